@@ -1,0 +1,41 @@
+//! openclaw: a small, synchronous re-implementation of the OpenClaw gateway.
+//!
+//! The binary (`src/main.rs`) is thin: it parses the command line with
+//! [`cli`], sets up logging, and hands the parsed command to the module that
+//! owns it. Everything else lives here so the integration tests in `tests/`
+//! can reach it. `ARCHITECTURE.md` has the codemap and the invariants.
+//!
+//! # Log levels
+//!
+//! Logging goes through the `log` macros only; `env_logger` is set up once in
+//! `main` and reads `RUST_LOG` (default `info` for this crate, `warn` for the
+//! rest).
+//!
+//! - `error`: something failed that a user or operator must act on (a sandbox
+//!   could not be created, a state file could not be written).
+//! - `warn`: something is off but work goes on (an ignored config section, a
+//!   recreate that was postponed, a torn transcript line that was dropped).
+//! - `info`: one line per event an operator wants in the journal (listening,
+//!   a container created or pruned, a config reload).
+//! - `debug`: the steps behind an `info` line (engine calls with their status
+//!   and time, config resolution).
+//! - `trace`: wire-level detail (request lines, frame headers), never bodies
+//!   that may carry secrets.
+//!
+//! Secrets (gateway tokens, passwords, API keys, device secrets) are never
+//! logged at any level: values that may hold one are printed through
+//! [`config::Redacted`], and HTTP headers are logged from an allow-list.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod paths;
+pub mod config;
+pub mod fsutil;
+pub mod doctor;
+pub mod docker;
+pub mod crypto;
+
+/// The crate version and the git commit it was built from.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const GIT_COMMIT: &str = env!("OPENCLAW_GIT_COMMIT");

@@ -1,0 +1,8 @@
+//! The one integration test crate: each module covers one area end to end.
+
+mod util;
+
+mod cli;
+mod config;
+mod doctor;
+mod docker;
