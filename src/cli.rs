@@ -1,1 +1,195 @@
-//! (being written)
+//! The command line: one lexopt loop per command, producing [`Args`].
+//!
+//! Parsing only; running a command is `app`'s job. Every command answers
+//! `--help` with its own text. Usage errors are returned as `lexopt::Error`
+//! and end the process with exit code 2.
+
+use std::ffi::OsString;
+
+use lexopt::prelude::*;
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Args {
+    /// `--profile <name>`: state in `~/.openclaw-<name>`.
+    pub profile: Option<String>,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Print this help text and exit 0.
+    Help(&'static str),
+    Version,
+    Config(ConfigCommand),
+    Doctor { json: bool, fix: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigCommand {
+    Get { path: String, json: bool },
+    Set { path: String, value: String, strict_json: bool },
+    Unset { path: String },
+    File,
+    Validate { json: bool },
+}
+
+pub const HELP: &str = "\
+openclaw — a small, fast OpenClaw gateway
+
+Usage: openclaw [--profile <name>] <command> [options]
+
+Commands:
+  config     Read, change and validate openclaw.json
+  doctor     Check the config, state folder and Docker, and say how to fix problems
+
+Global options:
+  --profile <name>   Use the state folder ~/.openclaw-<name>
+  -V, --version      Print the version and the commit it was built from
+  -h, --help         Print help (also after any command)
+
+Environment:
+  OPENCLAW_STATE_DIR    State folder (default ~/.openclaw)
+  OPENCLAW_CONFIG_PATH  Config file (default <state>/openclaw.json)
+  DOCKER_HOST           Docker Engine socket (default unix:///var/run/docker.sock)
+  RUST_LOG              Log filter (e.g. debug, openclaw=trace)
+";
+
+const CONFIG_HELP: &str = "\
+Usage: openclaw config <get|set|unset|file|validate> [options]
+
+  get <path> [--json]              Print the value at a dotted path (e.g. gateway.port)
+  set <path> <value> [--strict-json]
+                                   Set a value (JSON5, else taken as a string); the file is
+                                   validated first, a .bak of the old file is kept, and the
+                                   write is atomic
+  unset <path>                     Remove a key (same safety as set)
+  file                             Print the path of the active config file
+  validate [--json]                Check the config; exit 0 when valid, 1 when not
+
+Paths use dots and [n] for list items: agents.list[0].sandbox.mode
+";
+
+const DOCTOR_HELP: &str = "\
+Usage: openclaw doctor [--json] [--fix]
+
+Checks the config, the state folder's permissions, the Docker Engine (socket, permissions,
+version) and the sandbox image, and prints a fix for each problem. Exit code 0 only when
+nothing is wrong.
+
+  --json   Print the report as JSON
+  --fix    Repair what can be repaired safely: drop unrecognized config keys (the old
+           file is kept as openclaw.json.bak) and tighten state folder permissions
+";
+
+/// Parses the process's arguments.
+pub fn parse() -> Result<Args, lexopt::Error> {
+    parse_from(std::env::args_os())
+}
+
+/// Parses `args`, whose first item is the program name.
+pub fn parse_from<I>(args: I) -> Result<Args, lexopt::Error>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    let mut p = lexopt::Parser::from_iter(args);
+    let mut profile = None;
+    loop {
+        let Some(arg) = p.next()? else {
+            return Ok(Args { profile, command: Command::Help(HELP) });
+        };
+        match arg {
+            Long("profile") => profile = Some(p.value()?.string()?),
+            Short('V') | Long("version") => return Ok(Args { profile, command: Command::Version }),
+            Short('h') | Long("help") => return Ok(Args { profile, command: Command::Help(HELP) }),
+            Value(cmd) => {
+                let cmd = cmd.string()?;
+                let command = match cmd.as_str() {
+                    "config" => parse_config(&mut p)?,
+                    "doctor" => parse_doctor(&mut p)?,
+                    "help" => Command::Help(HELP),
+                    other => return Err(format!("unknown command '{other}' (see 'openclaw --help')").into()),
+                };
+                return Ok(Args { profile, command });
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+}
+
+fn parse_config(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut positional: Vec<String> = Vec::new();
+    let (mut json, mut strict_json) = (false, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(CONFIG_HELP)),
+            Long("json") => json = true,
+            Long("strict-json") => strict_json = true,
+            Value(v) => positional.push(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let mut rest = positional.into_iter();
+    let sub = rest.next().ok_or("missing config command: get, set, unset, file or validate")?;
+    let mut need = |what: &str| rest.next().ok_or_else(|| lexopt::Error::from(format!("config {sub}: missing {what}")));
+    let cmd = match sub.as_str() {
+        "get" => ConfigCommand::Get { path: need("<path>")?, json },
+        "set" => ConfigCommand::Set { path: need("<path>")?, value: need("<value>")?, strict_json },
+        "unset" => ConfigCommand::Unset { path: need("<path>")? },
+        "file" => ConfigCommand::File,
+        "validate" => ConfigCommand::Validate { json },
+        other => return Err(format!("unknown config command '{other}': use get, set, unset, file or validate").into()),
+    };
+    if let Some(extra) = rest.next() {
+        return Err(format!("unexpected argument '{extra}'").into());
+    }
+    Ok(Command::Config(cmd))
+}
+
+fn parse_doctor(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let (mut json, mut fix) = (false, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(DOCTOR_HELP)),
+            Long("json") => json = true,
+            Long("fix") | Long("repair") => fix = true,
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Doctor { json, fix })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        parse_from(std::iter::once("openclaw").chain(args.iter().copied())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(parse(&["--version"]).unwrap().command, Command::Version);
+        assert_eq!(parse(&[]).unwrap().command, Command::Help(HELP));
+        let a = parse(&["--profile", "work", "config", "set", "gateway.port", "19000"]).unwrap();
+        assert_eq!(a.profile.as_deref(), Some("work"));
+        assert_eq!(
+            a.command,
+            Command::Config(ConfigCommand::Set { path: "gateway.port".into(), value: "19000".into(), strict_json: false })
+        );
+        assert_eq!(parse(&["config", "get", "x", "--json"]).unwrap().command, Command::Config(ConfigCommand::Get { path: "x".into(), json: true }));
+        assert_eq!(parse(&["doctor", "--json"]).unwrap().command, Command::Doctor { json: true, fix: false });
+        assert_eq!(parse(&["config", "--help"]).unwrap().command, Command::Help(CONFIG_HELP));
+        assert_eq!(parse(&["doctor", "-h"]).unwrap().command, Command::Help(DOCTOR_HELP));
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(parse(&["frobnicate"]).unwrap_err().contains("unknown command"));
+        assert!(parse(&["config"]).unwrap_err().contains("missing config command"));
+        assert!(parse(&["config", "set", "a"]).unwrap_err().contains("missing <value>"));
+        assert!(parse(&["config", "get", "a", "b"]).unwrap_err().contains("unexpected argument"));
+        assert!(parse(&["doctor", "--bogus"]).is_err());
+    }
+}

@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod app;
 pub mod paths;
 pub mod config;
 pub mod fsutil;

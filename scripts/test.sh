@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The one command that runs every test (README.md): makes this machine ready,
+# then runs the whole suite with the Docker tests on.
+#
+# 1. A Docker Engine that answers (installed and started if missing) and the
+#    base image debian:bookworm-slim (pulled, else built with debootstrap):
+#    scripts/ensure-docker.sh. Fails loudly when either cannot be had.
+# 2. cargo test for the library, the binary and tests/ (one integration crate).
+# 3. No container, network or image created by the tests may be left behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "test.sh: cargo is not installed; install Rust (rustup) first" >&2
+  exit 1
+fi
+
+bash scripts/ensure-docker.sh
+
+SOCK=${DOCKER_HOST:-unix:///var/run/docker.sock}
+SOCK=${SOCK#unix://}
+export OPENCLAW_TEST_DOCKER_SOCKET="$SOCK"
+unset OPENCLAW_SKIP_DOCKER_TESTS
+
+status=0
+cargo test --locked --all-targets -- --test-threads="${OPENCLAW_TEST_THREADS:-4}" || status=$?
+
+# Tests name their containers openclaw-test-*; any that survive are a leak.
+leaked=$(curl -sf --unix-socket "$SOCK" --max-time 10 \
+  'http://docker/containers/json?all=1&filters=%7B%22name%22%3A%5B%22openclaw-test-%22%5D%7D' \
+  | grep -o '"Names":\["[^"]*"' || true)
+if [ -n "$leaked" ]; then
+  echo "test.sh: tests left containers behind:" >&2
+  echo "$leaked" >&2
+  status=1
+fi
+exit $status

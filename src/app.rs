@@ -1,0 +1,187 @@
+//! Runs a parsed command: the wiring between the CLI and the modules that do
+//! the work. Each command returns its exit code; errors are printed here.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use crate::cli::{Args, Command, ConfigCommand};
+use crate::config::{self, edit};
+use crate::paths::{Env, Paths};
+use crate::{doctor, fsutil};
+
+/// Exit code for runtime failures and invalid config (upstream uses 1 for both).
+pub const FAILURE: u8 = 1;
+/// Exit code for command-line usage errors.
+pub const USAGE: u8 = 2;
+
+pub fn run(args: Args, env: Env) -> ExitCode {
+    let paths = match Paths::resolve(&env, args.profile.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let cwd = std::env::current_dir().ok();
+    match args.command {
+        Command::Help(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("openclaw {} ({})", crate::VERSION, crate::GIT_COMMIT);
+            ExitCode::SUCCESS
+        }
+        Command::Config(cmd) => run_config(cmd, &paths, &env, cwd.as_deref()),
+        Command::Doctor { json, fix } => doctor::run(&paths, &env, cwd.as_deref(), json, fix),
+    }
+}
+
+/// Prints an error and its causes, and returns the failure exit code.
+pub fn fail(e: &dyn std::error::Error) -> ExitCode {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        msg.push_str(&format!("\n  caused by: {c}"));
+        cause = c.source();
+    }
+    eprintln!("{msg}");
+    ExitCode::from(FAILURE)
+}
+
+fn run_config(cmd: ConfigCommand, paths: &Paths, env: &Env, cwd: Option<&Path>) -> ExitCode {
+    match cmd {
+        ConfigCommand::File => {
+            println!("{}", paths.config_path.display());
+            ExitCode::SUCCESS
+        }
+        ConfigCommand::Validate { json } => validate(paths, env, cwd, json),
+        ConfigCommand::Get { path, json } => {
+            let loaded = match config::load(paths, env, cwd) {
+                Ok(l) => l,
+                Err(e) => return fail(&e),
+            };
+            match edit::get(&loaded.raw, &path) {
+                Ok(Value::String(s)) if !json => println!("{s}"),
+                Ok(v) => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+                Err(e) => return fail(&e),
+            }
+            ExitCode::SUCCESS
+        }
+        ConfigCommand::Set { path, value, strict_json } => {
+            let value = match edit::parse_cli_value(&value, strict_json) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(USAGE);
+                }
+            };
+            modify(paths, env, |root| edit::set(root, &path, value).map(|_| format!("Updated {path}.")))
+        }
+        ConfigCommand::Unset { path } => modify(paths, env, |root| edit::unset(root, &path).map(|_| format!("Removed {path}."))),
+    }
+}
+
+fn validate(paths: &Paths, env: &Env, cwd: Option<&Path>, json: bool) -> ExitCode {
+    let result = config::load(paths, env, cwd);
+    let file = paths.config_path.display().to_string();
+    if json {
+        let out = match &result {
+            Ok(l) => json!({
+                "valid": true,
+                "path": file,
+                "exists": l.exists,
+                "warnings": l.warnings.iter().map(problem_json).collect::<Vec<_>>(),
+            }),
+            Err(e) => json!({
+                "valid": false,
+                "path": file,
+                "error": e.to_string(),
+                "problems": e.problems().iter().map(problem_json).collect::<Vec<_>>(),
+            }),
+        };
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(FAILURE) };
+    }
+    match result {
+        Ok(l) => {
+            print_warnings(&l);
+            if l.exists {
+                println!("Config valid: {file}");
+            } else {
+                println!("Config valid: {file} (no file; defaults apply)");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+pub fn problem_json(p: &config::Problem) -> Value {
+    let mut v = json!({"path": p.path, "message": p.message});
+    if let Some(at) = &p.at {
+        v["file"] = json!(at.file.display().to_string());
+        v["line"] = json!(at.pos.line);
+        v["column"] = json!(at.pos.column);
+    }
+    v
+}
+
+pub fn print_warnings(l: &config::Loaded) {
+    let mut err = std::io::stderr().lock();
+    for w in &l.warnings {
+        let _ = writeln!(err, "Warning: {}", w.render(&l.path));
+    }
+}
+
+/// Reads the main config file as written (no includes, no substitution),
+/// applies `change`, validates the result, keeps a `.bak` and writes atomically.
+fn modify(paths: &Paths, env: &Env, change: impl FnOnce(&mut Value) -> Result<String, edit::Error>) -> ExitCode {
+    let file = &paths.config_path;
+    let _lock = match fsutil::Lock::exclusive(file) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    let old_text = match config::source::read(file) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return fail(&config::Error::Unreadable { path: file.clone(), err }),
+    };
+    let mut root = match &old_text {
+        Some(t) => match config::source::parse(t) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!(
+                    "Cannot change {}: it is not valid JSON5 ({}, {}). Fix the file by hand first; it was not changed.",
+                    file.display(),
+                    e.message,
+                    e.pos
+                );
+                return ExitCode::from(FAILURE);
+            }
+        },
+        None => json!({}),
+    };
+    let message = match change(&mut root) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = config::check_candidate(root.clone(), paths, env) {
+        eprintln!("{e}");
+        eprintln!("Nothing was written.");
+        return ExitCode::from(FAILURE);
+    }
+    let mut text = serde_json::to_string_pretty(&root).unwrap_or_default();
+    text.push('\n');
+    if let Some(old) = &old_text {
+        let bak = file.with_file_name(format!("{}.bak", file.file_name().unwrap_or_default().to_string_lossy()));
+        if let Err(e) = fsutil::write_atomic(&bak, old.as_bytes()) {
+            return fail(&e);
+        }
+    }
+    if let Err(e) = fsutil::write_atomic(file, text.as_bytes()) {
+        return fail(&e);
+    }
+    println!("{message}");
+    ExitCode::SUCCESS
+}
