@@ -87,7 +87,7 @@ pub fn checks(paths: &Paths, env: &Env, cwd: Option<&Path>, fix: bool) -> Vec<Ch
     let mut loaded = config::load(paths, env, cwd);
     if fix {
         if let Err(e) = &loaded {
-            if let Some(msg) = drop_unknown_keys(paths, env, e) {
+            if let Some(msg) = drop_unknown_keys(paths, e) {
                 fixed.push(msg);
                 loaded = config::load(paths, env, cwd);
             }
@@ -213,13 +213,13 @@ fn state_checks(paths: &Paths, out: &mut Vec<Check>) {
             return;
         }
         Ok(m) if !m.is_dir() => {
-            out.push(Check::new("state", Status::Error, format!("{} is not a folder", dir.display()), Some(format!("move it away; openclaw keeps its state in that folder"))));
+            out.push(Check::new("state", Status::Error, format!("{} is not a folder", dir.display()), Some("move it away; openclaw keeps its state in that folder".into())));
             return;
         }
         Ok(_) => {}
     }
     let mut bad = false;
-    for (p, want, is_dir) in private_paths(paths) {
+    for (p, want) in private_paths(paths) {
         match fsutil::loose_permissions(&p) {
             Ok(Some(mode)) => {
                 bad = true;
@@ -227,7 +227,7 @@ fn state_checks(paths: &Paths, out: &mut Vec<Check>) {
                     "state",
                     Status::Error,
                     format!("{} has mode {mode:04o}; it holds tokens or transcripts and must be private", p.display()),
-                    Some(format!("chmod {want:o} {}{}   (or run openclaw doctor --fix)", if is_dir { "" } else { "" }, p.display())),
+                    Some(format!("chmod {want:o} {}   (or run openclaw doctor --fix)", p.display())),
                 ));
             }
             Ok(None) | Err(_) => {}
@@ -238,24 +238,24 @@ fn state_checks(paths: &Paths, out: &mut Vec<Check>) {
     }
 }
 
-fn private_paths(paths: &Paths) -> Vec<(std::path::PathBuf, u32, bool)> {
-    let mut v = vec![(paths.state_dir.clone(), 0o700, true)];
+fn private_paths(paths: &Paths) -> Vec<(std::path::PathBuf, u32)> {
+    let mut v = vec![(paths.state_dir.clone(), 0o700)];
     for d in ["credentials", "devices", "agents", "sandbox", "identity"] {
         let p = paths.state_dir.join(d);
         if p.is_dir() {
-            v.push((p, 0o700, true));
+            v.push((p, 0o700));
         }
     }
     for f in [paths.config_path.clone(), paths.state_dir.join(".env")] {
         if f.is_file() {
-            v.push((f, 0o600, false));
+            v.push((f, 0o600));
         }
     }
     v
 }
 
 fn fix_state_permissions(paths: &Paths, fixed: &mut Vec<String>) {
-    for (p, want, _) in private_paths(paths) {
+    for (p, want) in private_paths(paths) {
         if let Ok(Some(mode)) = fsutil::loose_permissions(&p) {
             if std::fs::set_permissions(&p, std::fs::Permissions::from_mode(want)).is_ok() {
                 fixed.push(format!("changed {} from {mode:04o} to {want:04o}", p.display()));
@@ -265,9 +265,9 @@ fn fix_state_permissions(paths: &Paths, fixed: &mut Vec<String>) {
 }
 
 /// Removes every unrecognized key that sits in the main config file, keeping
-/// a `.bak`. Returns what was done, or `None` when there was nothing to drop
-/// or the result would still be invalid for other reasons.
-fn drop_unknown_keys(paths: &Paths, env: &Env, e: &config::Error) -> Option<String> {
+/// a `.bak`. Returns what was done, or `None` when there was nothing to drop.
+/// Other problems are left for the user; the report that follows lists them.
+fn drop_unknown_keys(paths: &Paths, e: &config::Error) -> Option<String> {
     let file = &paths.config_path;
     let unknown: Vec<&str> = e
         .problems()
@@ -287,7 +287,7 @@ fn drop_unknown_keys(paths: &Paths, env: &Env, e: &config::Error) -> Option<Stri
             dropped.push(path.to_string());
         }
     }
-    if config::check_candidate(root.clone(), paths, env).is_err() && dropped.is_empty() {
+    if dropped.is_empty() {
         return None;
     }
     let bak = file.with_file_name(format!("{}.bak", file.file_name()?.to_string_lossy()));
