@@ -140,8 +140,9 @@ pub fn checks(paths: &Paths, env: &Env, cwd: Option<&Path>, fix: bool) -> Vec<Ch
     }
     let needed = !images.is_empty();
     let level = if needed { Status::Error } else { Status::Warn };
+    // Doctor is interactive: a hung engine should be reported in seconds.
     let docker = match Docker::from_env(env) {
-        Ok(d) => d,
+        Ok(d) => d.with_timeout(std::time::Duration::from_secs(5)),
         Err(e) => {
             out.push(Check::new("docker", level, e.to_string(), None));
             return out;

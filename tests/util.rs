@@ -61,6 +61,8 @@ impl Home {
     pub fn new(tag: &str) -> Home {
         let dir = TempDir::new(tag);
         std::fs::create_dir_all(dir.join(".openclaw")).unwrap();
+        // As openclaw itself creates it.
+        std::fs::set_permissions(dir.join(".openclaw"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
         Home { dir, env: Vec::new() }
     }
 
