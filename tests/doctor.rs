@@ -121,3 +121,29 @@ fn invalid_config_is_reported_with_the_rest_still_checked() {
     let ids: Vec<&str> = v["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&"config") && ids.contains(&"state") && ids.contains(&"docker"), "{ids:?}");
 }
+
+#[test]
+fn socket_permission_denied_names_owner_group_and_our_ids() {
+    if skip_docker_tests() {
+        return;
+    }
+    let home = Home::new("doctor-perm-denied");
+    std::fs::set_permissions(home.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    home.write_config("{ agents: { defaults: { sandbox: { mode: 'all' } } } }");
+    std::fs::set_permissions(home.config_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(home.state(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The engine's socket is root:docker 0660; an unprivileged user outside
+    // that group must get a message that says so and how to fix it.
+    let c = home.command(&["doctor"]);
+    let mut wrapped = std::process::Command::new("setpriv");
+    wrapped.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(c.get_program()).args(c.get_args());
+    wrapped.env_clear().envs(c.get_envs().filter_map(|(k, v)| Some((k, v?)))).current_dir("/");
+    let out = crate::util::output(wrapped);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let text = out.stdout;
+    assert!(text.contains("✗ docker"), "{text}");
+    assert!(text.contains("/var/run/docker.sock"), "{text}");
+    assert!(text.to_lowercase().contains("permission denied"), "{text}");
+    assert!(text.contains("65534"), "names our uid: {text}");
+    assert!(text.contains("docker") && text.contains("usermod"), "names the group and the fix: {text}");
+}
