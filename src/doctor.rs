@@ -85,14 +85,12 @@ pub fn checks(paths: &Paths, env: &Env, cwd: Option<&Path>, fix: bool) -> Vec<Ch
         fix_state_permissions(paths, &mut fixed);
     }
     let mut loaded = config::load(paths, env, cwd);
-    if fix {
-        if let Err(e) = &loaded {
-            if let Some(msg) = drop_unknown_keys(paths, e) {
+    if fix
+        && let Err(e) = &loaded
+            && let Some(msg) = drop_unknown_keys(paths, e) {
                 fixed.push(msg);
                 loaded = config::load(paths, env, cwd);
             }
-        }
-    }
     for f in fixed {
         out.push(Check::new("fixed", Status::Ok, f, None));
     }
@@ -221,17 +219,14 @@ fn state_checks(paths: &Paths, out: &mut Vec<Check>) {
     }
     let mut bad = false;
     for (p, want) in private_paths(paths) {
-        match fsutil::loose_permissions(&p) {
-            Ok(Some(mode)) => {
-                bad = true;
-                out.push(Check::new(
-                    "state",
-                    Status::Error,
-                    format!("{} has mode {mode:04o}; it holds tokens or transcripts and must be private", p.display()),
-                    Some(format!("chmod {want:o} {}   (or run openclaw doctor --fix)", p.display())),
-                ));
-            }
-            Ok(None) | Err(_) => {}
+        if let Ok(Some(mode)) = fsutil::loose_permissions(&p) {
+            bad = true;
+            out.push(Check::new(
+                "state",
+                Status::Error,
+                format!("{} has mode {mode:04o}; it holds tokens or transcripts and must be private", p.display()),
+                Some(format!("chmod {want:o} {}   (or run openclaw doctor --fix)", p.display())),
+            ));
         }
     }
     if !bad {
@@ -257,11 +252,10 @@ fn private_paths(paths: &Paths) -> Vec<(std::path::PathBuf, u32)> {
 
 fn fix_state_permissions(paths: &Paths, fixed: &mut Vec<String>) {
     for (p, want) in private_paths(paths) {
-        if let Ok(Some(mode)) = fsutil::loose_permissions(&p) {
-            if std::fs::set_permissions(&p, std::fs::Permissions::from_mode(want)).is_ok() {
+        if let Ok(Some(mode)) = fsutil::loose_permissions(&p)
+            && std::fs::set_permissions(&p, std::fs::Permissions::from_mode(want)).is_ok() {
                 fixed.push(format!("changed {} from {mode:04o} to {want:04o}", p.display()));
             }
-        }
     }
 }
 

@@ -47,11 +47,10 @@ impl std::error::Error for Error {}
 impl Paths {
     pub fn resolve(env: &Env, profile: Option<&str>) -> Result<Paths, Error> {
         let home = env.get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
-        if let Some(p) = profile {
-            if p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if let Some(p) = profile
+            && (p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
                 return Err(Error::BadProfile(p.to_string()));
             }
-        }
         let state_override = env.get("OPENCLAW_STATE_DIR").filter(|s| !s.is_empty());
         let home = match (home, state_override) {
             (Some(h), _) => h,

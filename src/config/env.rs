@@ -97,11 +97,10 @@ pub struct MissingVar {
 /// with the config path of the string that names them.
 pub fn substitute(value: &mut Value, env: &Env, path: &str, missing: &mut Vec<MissingVar>) {
     match value {
-        Value::String(s) => {
-            if s.contains("${") {
+        Value::String(s)
+            if s.contains("${") => {
                 *s = substitute_str(s, env, path, missing);
             }
-        }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 substitute(item, env, &format!("{path}[{i}]"), missing);
@@ -124,16 +123,15 @@ fn substitute_str(s: &str, env: &Env, path: &str, missing: &mut Vec<MissingVar>)
         out.push_str(&rest[..i]);
         let after = &rest[i..];
         if let Some(tail) = after.strip_prefix("$${") {
-            if let Some(end) = tail.find('}') {
-                if is_env_name(&tail[..end], true) {
+            if let Some(end) = tail.find('}')
+                && is_env_name(&tail[..end], true) {
                     out.push_str("${");
                     out.push_str(&tail[..=end]);
                     rest = &tail[end + 1..];
                     continue;
                 }
-            }
-        } else if let Some(tail) = after.strip_prefix("${") {
-            if let Some(end) = tail.find('}') {
+        } else if let Some(tail) = after.strip_prefix("${")
+            && let Some(end) = tail.find('}') {
                 let name = &tail[..end];
                 if is_env_name(name, true) {
                     match env.get(name).filter(|v| !v.is_empty()) {
@@ -144,7 +142,6 @@ fn substitute_str(s: &str, env: &Env, path: &str, missing: &mut Vec<MissingVar>)
                     continue;
                 }
             }
-        }
         out.push('$');
         rest = &after[1..];
     }

@@ -299,11 +299,10 @@ const IGNORED_SECTIONS: &[&str] = &[
 pub fn read(cx: &mut Cx, root: &Value, paths: &Paths) -> Config {
     let home = paths.home.clone();
     let mut o = Obj::new(cx, Some(root), "");
-    if let Some(v) = o.field("$schema") {
-        if !v.is_string() {
+    if let Some(v) = o.field("$schema")
+        && !v.is_string() {
             wrong_type(cx, "$schema", "a string", v);
         }
-    }
     let gateway = read_gateway(o.child(cx, "gateway"), cx);
     let agents = read_agents(o.child(cx, "agents"), cx, &home);
     let tools = read_tools(o.child(cx, "tools"), cx);
@@ -432,11 +431,10 @@ fn read_gateway(mut o: Obj<'_>, cx: &mut Cx) -> Gateway {
         )
         .unwrap_or(Bind::Loopback);
     let custom_bind_host = o.nonempty(cx, "customBindHost");
-    if let Some(h) = &custom_bind_host {
-        if h.parse::<std::net::Ipv4Addr>().is_err() {
+    if let Some(h) = &custom_bind_host
+        && h.parse::<std::net::Ipv4Addr>().is_err() {
             cx.err(&o.at("customBindHost"), format!("\"{h}\" is not an IPv4 address"));
         }
-    }
 
     let mut a = o.child(cx, "auth");
     let auth_mode = a.choice(
@@ -728,11 +726,10 @@ fn read_models(mut o: Obj<'_>, cx: &mut Cx) -> Models {
             if base_url.is_none() && v.get("baseUrl").is_none() {
                 cx.err(&join(path, "baseUrl"), "required");
             }
-            if let Some(u) = &base_url {
-                if !(u.starts_with("http://") || u.starts_with("https://") || u.starts_with("${")) {
+            if let Some(u) = &base_url
+                && !(u.starts_with("http://") || u.starts_with("https://") || u.starts_with("${")) {
                     cx.err(&join(path, "baseUrl"), format!("\"{u}\" is not an http:// or https:// URL"));
                 }
-            }
             let api_key = read_secret(cx, &mut p, "apiKey");
             let api = p.choice(cx, "api", APIS);
             let headers = p.string_map(cx, "headers").unwrap_or_default();

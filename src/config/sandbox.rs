@@ -323,11 +323,10 @@ pub fn read(mut o: Obj<'_>, cx: &mut Cx, home: &Path) -> SandboxSettings {
         ..Default::default()
     };
     // Legacy boolean: true = one sandbox per session, false = shared.
-    if let Some(per_session) = o.bool(cx, "perSession") {
-        if s.scope.is_none() {
+    if let Some(per_session) = o.bool(cx, "perSession")
+        && s.scope.is_none() {
             s.scope = Some(if per_session { Scope::Session } else { Scope::Shared });
         }
-    }
     s.docker = read_docker(o.child(cx, "docker"), cx, home);
     s.browser = read_browser(o.child(cx, "browser"), cx);
     let mut p = o.child(cx, "prune");
@@ -361,11 +360,10 @@ fn read_docker(mut o: Obj<'_>, cx: &mut Cx, home: &Path) -> DockerSettings {
         extra_hosts: o.strings(cx, "extraHosts"),
         ..Default::default()
     };
-    if let Some(w) = &d.workdir {
-        if !w.starts_with('/') {
+    if let Some(w) = &d.workdir
+        && !w.starts_with('/') {
             cx.err(&o.at("workdir"), format!("must be an absolute path inside the container, got \"{w}\""));
         }
-    }
     if let Some(t) = &d.tmpfs {
         for (i, entry) in t.iter().enumerate() {
             if !entry.starts_with('/') {
@@ -373,21 +371,19 @@ fn read_docker(mut o: Obj<'_>, cx: &mut Cx, home: &Path) -> DockerSettings {
             }
         }
     }
-    if let Some(net) = &d.network {
-        if let Err(m) = check_network(net) {
+    if let Some(net) = &d.network
+        && let Err(m) = check_network(net) {
             cx.err(&o.at("network"), m);
         }
-    }
     for (key, value) in [("seccompProfile", &d.seccomp_profile), ("apparmorProfile", &d.apparmor_profile)] {
         if value.as_deref().is_some_and(|v| v.trim().eq_ignore_ascii_case("unconfined")) {
             cx.err(&o.at(key), "\"unconfined\" switches off a kernel confinement layer of the sandbox and is refused; name a profile, or leave the key out for Docker's default");
         }
     }
-    if let Some(u) = &d.user {
-        if !u.is_empty() && !u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-' | '.')) {
+    if let Some(u) = &d.user
+        && !u.is_empty() && !u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-' | '.')) {
             cx.err(&o.at("user"), format!("invalid user \"{u}\": use \"uid:gid\", \"uid\" or a user name"));
         }
-    }
     if let Some(v) = o.field("memory") {
         d.memory = bytes_value(cx, &o.at("memory"), v, false).map(|n| n as u64);
     }
