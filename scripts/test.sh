@@ -4,7 +4,9 @@
 #
 # 1. A Docker Engine that answers (installed and started if missing) and the
 #    base image debian:bookworm-slim (pulled, else built with debootstrap):
-#    scripts/ensure-docker.sh. Fails loudly when either cannot be had.
+#    scripts/ensure-docker.sh. Fails loudly when either cannot be had. Then the
+#    sandbox image openclaw-sandbox:bookworm-slim (scripts/sandbox-setup.sh),
+#    rebuilt when Dockerfile.sandbox changes.
 # 2. cargo test for the library, the binary and tests/ (one integration crate).
 # 3. No container, network or image created by the tests may be left behind.
 set -euo pipefail
@@ -16,6 +18,14 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 bash scripts/ensure-docker.sh
+
+# The default sandbox image, rebuilt only when Dockerfile.sandbox changes.
+want=$(sha256sum Dockerfile.sandbox | cut -d' ' -f1)
+have=$(docker image inspect -f '{{ index .Config.Labels "openclaw.dockerfile.sha256" }}' openclaw-sandbox:bookworm-slim 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+  echo "test.sh: building openclaw-sandbox:bookworm-slim" >&2
+  bash scripts/sandbox-setup.sh >&2 || { echo "test.sh: building the sandbox image failed" >&2; exit 1; }
+fi
 
 SOCK=${DOCKER_HOST:-unix:///var/run/docker.sock}
 SOCK=${SOCK#unix://}
