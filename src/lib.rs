@@ -33,6 +33,7 @@ pub mod app;
 pub mod paths;
 pub mod config;
 pub mod fsutil;
+pub mod workspace;
 pub mod doctor;
 pub mod docker;
 pub mod crypto;
