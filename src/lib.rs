@@ -36,6 +36,7 @@ pub mod fsutil;
 pub mod workspace;
 pub mod doctor;
 pub mod docker;
+pub mod sandbox;
 pub mod crypto;
 
 /// The crate version and the git commit it was built from.

@@ -6,3 +6,4 @@ mod cli;
 mod config;
 mod doctor;
 mod docker;
+mod sandbox;
