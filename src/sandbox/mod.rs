@@ -34,6 +34,7 @@
 
 pub mod hash;
 pub mod keys;
+pub mod lease;
 pub mod registry;
 pub mod spec;
 
