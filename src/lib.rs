@@ -37,6 +37,7 @@ pub mod workspace;
 pub mod doctor;
 pub mod docker;
 pub mod sandbox;
+pub mod prune;
 pub mod crypto;
 
 /// The crate version and the git commit it was built from.

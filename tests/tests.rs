@@ -7,3 +7,6 @@ mod config;
 mod doctor;
 mod docker;
 mod sandbox;
+mod sandbox_exec;
+mod sandbox_cli;
+mod prune;

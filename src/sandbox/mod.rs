@@ -35,6 +35,9 @@
 pub mod hash;
 pub mod keys;
 pub mod lease;
+pub mod policy;
+pub mod exec;
+pub mod cli;
 pub mod registry;
 pub mod spec;
 
