@@ -1,15 +1,17 @@
 //! Runs a parsed command: the wiring between the CLI and the modules that do
 //! the work. Each command returns its exit code; errors are printed here.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::cli::{Args, Command, ConfigCommand};
+use crate::cli::{Args, Command, ConfigCommand, SandboxCommand};
 use crate::config::{self, edit};
+use crate::docker::Docker;
 use crate::paths::{Env, Paths};
+use crate::sandbox::cli as sandbox_cli;
 use crate::{doctor, fsutil};
 
 /// Exit code for runtime failures and invalid config (upstream uses 1 for both).
@@ -34,6 +36,7 @@ pub fn run(args: Args, env: Env) -> ExitCode {
         }
         Command::Config(cmd) => run_config(cmd, &paths, &env, cwd.as_deref()),
         Command::Doctor { json, fix } => doctor::run(&paths, &env, cwd.as_deref(), json, fix),
+        Command::Sandbox(cmd) => run_sandbox(cmd, &paths, &env, cwd.as_deref()),
     }
 }
 
@@ -79,6 +82,41 @@ fn run_config(cmd: ConfigCommand, paths: &Paths, env: &Env, cwd: Option<&Path>) 
             modify(paths, env, |root| edit::set(root, &path, value).map(|_| format!("Updated {path}.")))
         }
         ConfigCommand::Unset { path } => modify(paths, env, |root| edit::unset(root, &path).map(|_| format!("Removed {path}."))),
+    }
+}
+
+/// `sandbox list|recreate|explain`: no gateway needed, the config, the
+/// registry and the engine are used directly.
+fn run_sandbox(cmd: SandboxCommand, paths: &Paths, env: &Env, cwd: Option<&Path>) -> ExitCode {
+    let loaded = match config::load(paths, env, cwd) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    let config = &loaded.config;
+    let state_dir = paths.state_dir.as_path();
+    // As upstream, an unusable engine reads as "no containers" (logged).
+    let docker = Docker::from_env(&loaded.env)
+        .inspect_err(|e| log::debug!("sandbox: no Docker handle: {e}"))
+        .ok();
+    let mut out = std::io::stdout().lock();
+    let result = match cmd {
+        SandboxCommand::List { browser, json } => sandbox_cli::list(config, state_dir, docker.as_ref(), browser, json, &mut out),
+        SandboxCommand::Recreate { all, session, agent, browser, force } => {
+            let opts = sandbox_cli::RecreateOptions { all, session, agent, browser, force };
+            let stdin = std::io::stdin();
+            let input_is_terminal = stdin.is_terminal();
+            let mut input = stdin.lock();
+            let mut err = std::io::stderr().lock();
+            let mut io = sandbox_cli::Io { input: &mut input, input_is_terminal, out: &mut out, err: &mut err };
+            sandbox_cli::recreate(config, state_dir, docker.as_ref(), &opts, &mut io)
+        }
+        SandboxCommand::Explain { session, agent, json } => {
+            sandbox_cli::run_explain(config, session.as_deref(), agent.as_deref(), json, &mut out)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => fail(&e),
     }
 }
 

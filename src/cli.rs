@@ -23,6 +23,14 @@ pub enum Command {
     Version,
     Config(ConfigCommand),
     Doctor { json: bool, fix: bool },
+    Sandbox(SandboxCommand),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SandboxCommand {
+    List { browser: bool, json: bool },
+    Recreate { all: bool, session: Option<String>, agent: Option<String>, browser: bool, force: bool },
+    Explain { session: Option<String>, agent: Option<String>, json: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +50,7 @@ Usage: openclaw [--profile <name>] <command> [options]
 Commands:
   config     Read, change and validate openclaw.json
   doctor     Check the config, state folder and Docker, and say how to fix problems
+  sandbox    List, recreate and explain agent sandbox containers
 
 Global options:
   --profile <name>   Use the state folder ~/.openclaw-<name>
@@ -82,6 +91,19 @@ nothing is wrong.
            file is kept as openclaw.json.bak) and tighten state folder permissions
 ";
 
+const SANDBOX_HELP: &str = "\
+Usage: openclaw sandbox <list|recreate|explain> [options]
+
+  list [--browser] [--json]
+        List sandbox containers with status, image match, age and idle time
+  recreate (--all | --session <key> | --agent <id>) [--browser] [--force]
+        Remove containers so they are recreated with the current config on next use
+  explain [--session <key>] [--agent <id>] [--json]
+        Show the effective sandbox mode, scope, workspace access and tool policy
+
+Works without a running gateway: it talks to the Docker Engine and the registry directly.
+";
+
 /// Parses the process's arguments.
 pub fn parse() -> Result<Args, lexopt::Error> {
     parse_from(std::env::args_os())
@@ -108,6 +130,7 @@ where
                 let command = match cmd.as_str() {
                     "config" => parse_config(&mut p)?,
                     "doctor" => parse_doctor(&mut p)?,
+                    "sandbox" => parse_sandbox(&mut p)?,
                     "help" => Command::Help(HELP),
                     other => return Err(format!("unknown command '{other}' (see 'openclaw --help')").into()),
                 };
@@ -160,6 +183,44 @@ fn parse_doctor(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
     Ok(Command::Doctor { json, fix })
 }
 
+fn parse_sandbox(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut sub: Option<String> = None;
+    let (mut all, mut browser, mut force, mut json) = (false, false, false, false);
+    let (mut session, mut agent) = (None, None);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(SANDBOX_HELP)),
+            Long("all") => all = true,
+            Long("browser") => browser = true,
+            Long("force") => force = true,
+            Long("json") => json = true,
+            Long("session") => session = Some(p.value()?.string()?),
+            Long("agent") => agent = Some(p.value()?.string()?),
+            Value(v) if sub.is_none() => sub = Some(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let sub = sub.ok_or("missing sandbox command: list, recreate or explain")?;
+    // Every option is read above; each subcommand refuses the ones it has no use for.
+    let given = [("--all", all), ("--browser", browser), ("--force", force), ("--json", json), ("--session", session.is_some()), ("--agent", agent.is_some())];
+    let accepted: &[&str] = match sub.as_str() {
+        "list" => &["--browser", "--json"],
+        "recreate" => &["--all", "--session", "--agent", "--browser", "--force"],
+        "explain" => &["--session", "--agent", "--json"],
+        _ => &[],
+    };
+    if let Some((flag, _)) = given.iter().find(|(flag, on)| *on && !accepted.is_empty() && !accepted.contains(flag)) {
+        return Err(format!("sandbox {sub}: unexpected option '{flag}' (see 'openclaw sandbox --help')").into());
+    }
+    let cmd = match sub.as_str() {
+        "list" => SandboxCommand::List { browser, json },
+        "recreate" => SandboxCommand::Recreate { all, session, agent, browser, force },
+        "explain" => SandboxCommand::Explain { session, agent, json },
+        other => return Err(format!("unknown sandbox command '{other}': use list, recreate or explain").into()),
+    };
+    Ok(Command::Sandbox(cmd))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +243,32 @@ mod tests {
         assert_eq!(parse(&["doctor", "--json"]).unwrap().command, Command::Doctor { json: true, fix: false });
         assert_eq!(parse(&["config", "--help"]).unwrap().command, Command::Help(CONFIG_HELP));
         assert_eq!(parse(&["doctor", "-h"]).unwrap().command, Command::Help(DOCTOR_HELP));
+    }
+
+    #[test]
+    fn sandbox_commands() {
+        assert_eq!(
+            parse(&["sandbox", "recreate", "--agent", "work", "--force"]).unwrap().command,
+            Command::Sandbox(SandboxCommand::Recreate { all: false, session: None, agent: Some("work".into()), browser: false, force: true })
+        );
+        assert_eq!(parse(&["sandbox", "list", "--json"]).unwrap().command, Command::Sandbox(SandboxCommand::List { browser: false, json: true }));
+        assert_eq!(
+            parse(&["sandbox", "explain", "--session", "agent:main:x", "--json"]).unwrap().command,
+            Command::Sandbox(SandboxCommand::Explain { session: Some("agent:main:x".into()), agent: None, json: true })
+        );
+        assert_eq!(
+            parse(&["sandbox", "recreate", "--all", "--browser"]).unwrap().command,
+            Command::Sandbox(SandboxCommand::Recreate { all: true, session: None, agent: None, browser: true, force: false })
+        );
+        assert_eq!(parse(&["sandbox", "--help"]).unwrap().command, Command::Help(SANDBOX_HELP));
+        assert_eq!(parse(&["sandbox", "list", "-h"]).unwrap().command, Command::Help(SANDBOX_HELP));
+        assert!(parse(&["sandbox", "frob"]).unwrap_err().contains("unknown sandbox command"));
+        assert!(parse(&["sandbox"]).unwrap_err().contains("missing sandbox command"));
+        assert!(parse(&["sandbox", "list", "--force"]).unwrap_err().contains("unexpected option '--force'"));
+        assert!(parse(&["sandbox", "explain", "--all"]).unwrap_err().contains("unexpected option '--all'"));
+        assert!(parse(&["sandbox", "recreate", "--json"]).unwrap_err().contains("unexpected option '--json'"));
+        assert!(parse(&["sandbox", "list", "extra"]).is_err());
+        assert!(parse(&["sandbox", "recreate", "--session"]).is_err(), "--session needs a value");
     }
 
     #[test]
