@@ -12,7 +12,9 @@
 //! [`Manager::ensure`] is reference §3.4: check the image (never pulled,
 //! never replaced), prepare the workspace folder, then reuse, start or
 //! (re)create the scope's container, run `setupCommand` once after a create,
-//! and record the use in the registry. A container whose config hash is
+//! and record the use in the registry. After a create, a gateway running as
+//! root gives the scope's sandbox workspace folder to the container's user,
+//! so `/workspace` is writable in there. A container whose config hash is
 //! outdated is recreated, unless it is running and was used within
 //! [`HOT_WINDOW`]: then it is kept, and a warning names the `openclaw sandbox
 //! recreate` command that applies the change.
@@ -243,7 +245,11 @@ impl Manager {
             e => docker_err(name, "create", e),
         })?;
         log::info!("sandbox {name}: created container {} for {}", short(&id), job.scope_key);
-        let ready = self.start_and_verify(name, &id).and_then(|info| match &job.cfg.docker.setup_command {
+        let started = self.start_and_verify(name, &id);
+        if started.is_ok() && job.cfg.workspace_access != WorkspaceAccess::Rw {
+            self.give_workspace_to_container_user(name, &id, job.cfg.docker.user.as_deref(), job.sandbox_dir);
+        }
+        let ready = started.and_then(|info| match &job.cfg.docker.setup_command {
             Some(command) => self.run_setup(name, &id, command).map(|()| info),
             None => Ok(info),
         });
@@ -287,6 +293,60 @@ impl Manager {
         output.push_str(&String::from_utf8_lossy(&result.output.stderr));
         let output = tail(output.trim(), SETUP_OUTPUT_SHOWN);
         Err(Error::SetupFailed { name: name.to_string(), command: command.to_string(), exit_code: result.exit_code, output })
+    }
+
+    /// The workspace fix for a gateway running as root: the sandbox
+    /// workspace folder is made 0700 by us, so a container running as
+    /// another user (the image's `sandbox`, uid 1000) could not use its
+    /// `/workspace`. After a create, the folder is given to the container's
+    /// uid:gid: `docker.user` when it is numeric `uid:gid`, else what `id -u;
+    /// id -g` prints in the container. Only the scope's sandbox workspace is
+    /// touched, never an agent workspace (callers skip `workspaceAccess:
+    /// "rw"`), and only when it is a real folder (not a symlink). A gateway
+    /// that does not run as root leaves the folder alone (it cannot chown).
+    /// Failures are logged, not fatal: the container runs, only its
+    /// `/workspace` stays unwritable.
+    fn give_workspace_to_container_user(&self, name: &str, id: &str, user: Option<&str>, dir: &Path) {
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::metadata("/proc/self").map(|m| m.uid()).ok() != Some(0) {
+            return;
+        }
+        let owner = match user.and_then(numeric_uid_gid) {
+            Some(owner) => Ok(owner),
+            None => self.container_uid_gid(id),
+        };
+        let (uid, gid) = match owner {
+            Ok(owner) => owner,
+            Err(e) => {
+                let dir = dir.display();
+                return log::warn!("sandbox {name}: cannot tell which user the container runs as ({e}); {dir} is left as is");
+            }
+        };
+        let meta = match std::fs::symlink_metadata(dir) {
+            Ok(meta) if meta.is_dir() => meta,
+            Ok(_) => return log::warn!("sandbox {name}: {} is not a folder; not changing its owner", dir.display()),
+            Err(e) => return log::warn!("sandbox {name}: cannot read {}: {e}", dir.display()),
+        };
+        if (meta.uid(), meta.gid()) == (uid, gid) {
+            return;
+        }
+        match std::os::unix::fs::lchown(dir, Some(uid), Some(gid)) {
+            Ok(()) => log::info!("sandbox {name}: gave {} to the container's user {uid}:{gid}", dir.display()),
+            Err(e) => log::warn!("sandbox {name}: cannot give {} to {uid}:{gid}: {e}", dir.display()),
+        }
+    }
+
+    /// The uid and gid the container's processes run as, from `id` in it.
+    fn container_uid_gid(&self, id: &str) -> Result<(u32, u32), String> {
+        let exec = ExecSpec { cmd: vec!["sh".into(), "-c".into(), "id -u; id -g".into()], ..ExecSpec::default() };
+        let limits = ExecLimits { output_cap: 256, deadline: Duration::from_secs(10) };
+        let result = self.docker.exec_run(id, &exec, None, limits).map_err(|e| e.to_string())?;
+        let out = String::from_utf8_lossy(&result.output.stdout);
+        let mut ids = out.split_whitespace().map(str::parse::<u32>);
+        match (result.exit_code, ids.next(), ids.next()) {
+            (Some(0), Some(Ok(uid)), Some(Ok(gid))) => Ok((uid, gid)),
+            _ => Err(format!("`id` answered {:?} with exit code {:?}", out.trim(), result.exit_code)),
+        }
     }
 
     fn check_image(&self, name: &str, image: &str) -> Result<(), Error> {
@@ -390,6 +450,13 @@ fn prepare_workspaces(access: WorkspaceAccess, sandbox_dir: &Path, agent_dir: &P
         fsutil::ensure_private_dir(dir).map_err(|source| Error::Workspace { path: dir.to_path_buf(), source })?;
     }
     Ok(())
+}
+
+/// `uid:gid` when both are numbers (a bare uid's group is the container's
+/// business, so it is asked for).
+fn numeric_uid_gid(user: &str) -> Option<(u32, u32)> {
+    let (uid, gid) = user.trim().split_once(':')?;
+    Some((uid.parse().ok()?, gid.parse().ok()?))
 }
 
 fn docker_err(name: &str, op: &'static str, source: docker::Error) -> Error {
@@ -531,6 +598,15 @@ mod tests {
         };
         assert!(gone.to_string().contains("agents.defaults.sandbox.mode"), "{gone}");
         assert!(std::error::Error::source(&gone).is_some());
+    }
+
+    #[test]
+    fn numeric_users_are_read_without_asking_the_container() {
+        assert_eq!(numeric_uid_gid("1000:1000"), Some((1000, 1000)));
+        assert_eq!(numeric_uid_gid("0:27"), Some((0, 27)));
+        assert_eq!(numeric_uid_gid("1000"), None, "the group of a bare uid comes from the container");
+        assert_eq!(numeric_uid_gid("sandbox:sandbox"), None);
+        assert_eq!(numeric_uid_gid("1000:staff"), None);
     }
 
     #[test]
