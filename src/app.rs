@@ -113,6 +113,11 @@ fn run_sandbox(cmd: SandboxCommand, paths: &Paths, env: &Env, cwd: Option<&Path>
         SandboxCommand::Explain { session, agent, json } => {
             sandbox_cli::run_explain(config, session.as_deref(), agent.as_deref(), json, &mut out)
         }
+        SandboxCommand::Exec { session, agent, json, timeout_secs, workdir, command } => {
+            let opts = sandbox_cli::ExecOptions { session, agent, json, timeout_secs, workdir, command };
+            let mut err = std::io::stderr().lock();
+            sandbox_cli::run_exec(config, paths, docker.as_ref(), &opts, &mut out, &mut err)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -31,6 +31,16 @@ pub enum SandboxCommand {
     List { browser: bool, json: bool },
     Recreate { all: bool, session: Option<String>, agent: Option<String>, browser: bool, force: bool },
     Explain { session: Option<String>, agent: Option<String>, json: bool },
+    /// Not in upstream: ensure a scope's sandbox as a tool call would and run
+    /// one command in it as the `exec` tool would.
+    Exec {
+        session: Option<String>,
+        agent: Option<String>,
+        json: bool,
+        timeout_secs: Option<u64>,
+        workdir: Option<String>,
+        command: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +102,7 @@ nothing is wrong.
 ";
 
 const SANDBOX_HELP: &str = "\
-Usage: openclaw sandbox <list|recreate|explain> [options]
+Usage: openclaw sandbox <list|recreate|explain|exec> [options]
 
   list [--browser] [--json]
         List sandbox containers with status, image match, age and idle time
@@ -100,6 +110,11 @@ Usage: openclaw sandbox <list|recreate|explain> [options]
         Remove containers so they are recreated with the current config on next use
   explain [--session <key>] [--agent <id>] [--json]
         Show the effective sandbox mode, scope, workspace access and tool policy
+  exec [--session <key> | --agent <id>] [--workdir <dir>] [--timeout <secs>] [--json] [--] <command>...
+        Ensure that scope's sandbox exactly as a tool call would, run the command in it
+        exactly as the exec tool would (sh -lc), print its output and exit with its exit
+        code (124 after a timeout). Runs in the sandbox even when the sandbox mode would
+        run this session's tools on the host. Not in upstream OpenClaw.
 
 Works without a running gateway: it talks to the Docker Engine and the registry directly.
 ";
@@ -186,10 +201,20 @@ fn parse_doctor(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
 fn parse_sandbox(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
     let mut sub: Option<String> = None;
     let (mut all, mut browser, mut force, mut json) = (false, false, false, false);
-    let (mut session, mut agent) = (None, None);
+    let (mut session, mut agent, mut workdir, mut timeout_secs) = (None, None, None, None);
+    let mut command: Vec<String> = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(SANDBOX_HELP)),
+            Long("workdir") if sub.as_deref() == Some("exec") => workdir = Some(p.value()?.string()?),
+            Long("timeout") if sub.as_deref() == Some("exec") => timeout_secs = Some(p.value()?.parse()?),
+            Value(v) if sub.as_deref() == Some("exec") => {
+                // The command starts here; everything after it is the command's own.
+                command.push(v.string()?);
+                for rest in p.raw_args()? {
+                    command.push(rest.into_string().map_err(|_| "command arguments must be valid UTF-8")?);
+                }
+            }
             Long("all") => all = true,
             Long("browser") => browser = true,
             Long("force") => force = true,
@@ -200,13 +225,14 @@ fn parse_sandbox(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             _ => return Err(arg.unexpected()),
         }
     }
-    let sub = sub.ok_or("missing sandbox command: list, recreate or explain")?;
+    let sub = sub.ok_or("missing sandbox command: list, recreate, explain or exec")?;
     // Every option is read above; each subcommand refuses the ones it has no use for.
     let given = [("--all", all), ("--browser", browser), ("--force", force), ("--json", json), ("--session", session.is_some()), ("--agent", agent.is_some())];
     let accepted: &[&str] = match sub.as_str() {
         "list" => &["--browser", "--json"],
         "recreate" => &["--all", "--session", "--agent", "--browser", "--force"],
         "explain" => &["--session", "--agent", "--json"],
+        "exec" => &["--session", "--agent", "--json"],
         _ => &[],
     };
     if let Some((flag, _)) = given.iter().find(|(flag, on)| *on && !accepted.is_empty() && !accepted.contains(flag)) {
@@ -216,7 +242,16 @@ fn parse_sandbox(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
         "list" => SandboxCommand::List { browser, json },
         "recreate" => SandboxCommand::Recreate { all, session, agent, browser, force },
         "explain" => SandboxCommand::Explain { session, agent, json },
-        other => return Err(format!("unknown sandbox command '{other}': use list, recreate or explain").into()),
+        "exec" => {
+            if command.is_empty() {
+                return Err("sandbox exec: missing the command to run (e.g. openclaw sandbox exec --session agent:main:x -- id)".into());
+            }
+            if session.is_some() && agent.is_some() {
+                return Err("sandbox exec: give --session or --agent, not both".into());
+            }
+            SandboxCommand::Exec { session, agent, json, timeout_secs, workdir, command }
+        }
+        other => return Err(format!("unknown sandbox command '{other}': use list, recreate, explain or exec").into()),
     };
     Ok(Command::Sandbox(cmd))
 }
@@ -269,6 +304,28 @@ mod tests {
         assert!(parse(&["sandbox", "recreate", "--json"]).unwrap_err().contains("unexpected option '--json'"));
         assert!(parse(&["sandbox", "list", "extra"]).is_err());
         assert!(parse(&["sandbox", "recreate", "--session"]).is_err(), "--session needs a value");
+    }
+
+    #[test]
+    fn sandbox_exec_takes_the_rest_as_the_command() {
+        assert_eq!(
+            parse(&["sandbox", "exec", "--session", "agent:main:x", "--timeout", "5", "--", "sh", "-c", "echo --json"]).unwrap().command,
+            Command::Sandbox(SandboxCommand::Exec {
+                session: Some("agent:main:x".into()),
+                agent: None,
+                json: false,
+                timeout_secs: Some(5),
+                workdir: None,
+                command: vec!["sh".into(), "-c".into(), "echo --json".into()],
+            })
+        );
+        assert!(matches!(
+            parse(&["sandbox", "exec", "--agent", "work", "id", "-u"]).unwrap().command,
+            Command::Sandbox(SandboxCommand::Exec { command, .. }) if command == ["id", "-u"]
+        ));
+        assert!(parse(&["sandbox", "exec"]).unwrap_err().contains("missing the command"));
+        assert!(parse(&["sandbox", "exec", "--session", "a", "--agent", "b", "--", "id"]).unwrap_err().contains("not both"));
+        assert!(parse(&["sandbox", "list", "--timeout", "3"]).is_err());
     }
 
     #[test]

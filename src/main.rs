@@ -10,6 +10,6 @@ fn main() -> ExitCode {
             return ExitCode::from(app::USAGE);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("openclaw=info,warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     app::run(args, paths::process_env())
 }

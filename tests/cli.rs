@@ -15,7 +15,7 @@ fn version_names_the_commit() {
 #[test]
 fn every_command_has_help() {
     let home = Home::new("help");
-    for args in [&["--help"][..], &["config", "--help"], &["doctor", "--help"], &[]] {
+    for args in [&["--help"][..], &["config", "--help"], &["doctor", "--help"], &["sandbox", "--help"], &[]] {
         let out = home.run(args);
         assert_eq!(out.code, 0, "{args:?}");
         assert!(out.stdout.contains("Usage: openclaw"), "{args:?}: {}", out.stdout);

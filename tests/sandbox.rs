@@ -580,3 +580,75 @@ fn container_that_dies_at_start_is_removed_and_reported() {
     assert!(seen.last().is_some_and(|l| l.starts_with("DELETE /v1.41/containers/dead0123456789?force=1")), "{seen:?}");
     assert_eq!(manager.registry().get(&name).unwrap(), None, "a failed sandbox is not recorded");
 }
+
+/// The seed document's full `agents.defaults.sandbox` example. As written it
+/// cannot start (its seccomp path is a placeholder, and its `setupCommand`
+/// needs egress, a writable root and root): both are refused with messages
+/// that say so. With a real seccomp file, no AppArmor profile on hosts
+/// without AppArmor, and a `setupCommand` that fits the sandbox, every knob
+/// shows up in the created container.
+#[test]
+fn seed_example_applies_every_knob() {
+    let Some(fx) = Fixture::new("seed_example_applies_every_knob") else { return };
+    let text = std::fs::read_to_string(format!("{}/tests/fixtures/seed-sandbox-full.json5", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let seed: serde_json::Value = json5::from_str(&text).unwrap();
+    let mut sandbox = seed["agents"]["defaults"]["sandbox"].clone();
+
+    // As written: the seccomp placeholder is named.
+    let config = fx.config(sandbox.clone());
+    let err = fx.manager.ensure(&config, "agent:main:work").unwrap_err().to_string();
+    assert!(err.contains("/path/to/seccomp.json"), "{err}");
+    assert!(fx.containers().is_empty(), "nothing is left behind: {:?}", fx.containers());
+
+    // A real seccomp profile: allow everything but reboot.
+    let profile = fx.home.dir.join("seccomp.json");
+    std::fs::write(&profile, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["reboot"],"action":"SCMP_ACT_ERRNO"}]}"#).unwrap();
+    sandbox["docker"]["seccompProfile"] = profile.to_string_lossy().into_owned().into();
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
+    if !apparmor {
+        sandbox["docker"].as_object_mut().unwrap().remove("apparmorProfile");
+    }
+
+    // The seed's apt-get setupCommand fails, and the message says what it needs.
+    let config = fx.config(sandbox.clone());
+    let err = fx.manager.ensure(&config, "agent:main:work").unwrap_err().to_string();
+    assert!(err.contains("setupCommand failed"), "{err}");
+    assert!(err.contains("network egress") && err.contains("a writable root") && err.contains("the root user"), "{err}");
+    assert!(fx.containers().is_empty(), "the failed container was removed: {:?}", fx.containers());
+
+    // A setupCommand that fits the sandbox: every knob is applied.
+    sandbox["docker"]["setupCommand"] = "echo ready > /tmp/setup-done".into();
+    let config = fx.config(sandbox);
+    let sbx = fx.ensure(&config, "agent:main:work");
+    let info = fx.inspect(&sbx);
+    let hc = &info.host_config;
+    assert_eq!(info.image, IMAGE);
+    assert_eq!(info.user, "1000:1000");
+    assert!(info.labels.contains_key("openclaw.configHash"), "{:?}", info.labels);
+    assert!(hc.read_only_root);
+    assert_eq!(hc.network_mode, "none");
+    assert_eq!(hc.cap_drop, vec!["ALL".to_string()]);
+    let mut tmpfs: Vec<&str> = hc.tmpfs.keys().map(String::as_str).collect();
+    tmpfs.sort();
+    assert_eq!(tmpfs, ["/run", "/tmp", "/var/tmp"]);
+    assert!(hc.tmpfs.values().all(|o| o.contains("size=")), "{:?}", hc.tmpfs);
+    assert_eq!(hc.pids_limit, Some(256));
+    assert_eq!(hc.memory, 1 << 30);
+    assert_eq!(hc.memory_swap, 2 << 30);
+    assert_eq!(hc.nano_cpus, 1_000_000_000);
+    let ulimit = |name: &str| hc.ulimits.iter().find(|u| u.name == name).map(|u| (u.soft, u.hard));
+    assert_eq!(ulimit("nofile"), Some((1024, 2048)));
+    assert_eq!(ulimit("nproc"), Some((256, 256)));
+    assert!(hc.security_opt.iter().any(|o| o == "no-new-privileges"), "{:?}", hc.security_opt);
+    assert!(hc.security_opt.iter().any(|o| o.starts_with("seccomp=") && o.contains("SCMP_ACT_ERRNO")), "{:?}", hc.security_opt);
+    if apparmor {
+        assert!(hc.security_opt.iter().any(|o| o == "apparmor=openclaw-sandbox"), "{:?}", hc.security_opt);
+    }
+    assert_eq!(hc.dns, ["1.1.1.1", "8.8.8.8"]);
+    assert_eq!(hc.extra_hosts, ["internal.service:10.0.0.5"]);
+    assert_eq!(hc.init, Some(true));
+    // From inside: the environment, the user and the setupCommand's mark.
+    let (out, _, code) = fx.sh(&sbx, "tr '\\0' '\\n' < /proc/1/environ | grep '^LANG='; id -u; cat /tmp/setup-done");
+    assert_eq!(code, Some(0));
+    assert_eq!(out, "LANG=C.UTF-8\n1000\nready\n");
+}

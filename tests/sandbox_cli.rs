@@ -178,7 +178,7 @@ fn list_without_sandboxes() {
     assert!(!home.state().join("sandbox").exists(), "listing creates nothing");
     let out = home.run(&["sandbox", "--help"]);
     assert_eq!(out.code, 0);
-    assert!(out.stdout.starts_with("Usage: openclaw sandbox <list|recreate|explain>"), "{}", out.stdout);
+    assert!(out.stdout.starts_with("Usage: openclaw sandbox <list|recreate|explain|exec>"), "{}", out.stdout);
 }
 
 #[test]
@@ -428,4 +428,47 @@ fn recreate_asks_first_and_no_is_the_default() {
     assert!(out.stdout.contains("Continue? [y/N] \n\nRemoving containers...\n\n✓ Removed "), "{}", out.stdout);
     assert!(out.stdout.ends_with("Done: 1 removed, 0 failed\n\nContainers will be automatically recreated when the agent is next used.\n"));
     assert!(!fx.exists(&sbx.name) && !fx.registered(&sbx.name));
+}
+
+#[test]
+fn exec_runs_in_a_hardened_sandbox_and_passes_the_exit_code() {
+    let Some(fx) = Fixture::new("exec_runs_in_a_hardened_sandbox_and_passes_the_exit_code") else { return };
+    // Sandbox mode is left at its default (off): `sandbox exec` still uses the sandbox, and says so.
+    fx.config(serde_json::json!({}));
+    let out = fx.home.run(&["sandbox", "exec", "--session", "agent:main:x", "--", "id"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout, "uid=1000(sandbox) gid=1000(sandbox) groups=1000(sandbox)\n");
+    assert!(out.stderr.contains("with sandbox mode \"off\""), "{}", out.stderr);
+    let name = format!("{}agent-main-f331f052", fx.prefix);
+    assert!(fx.exists(&name) && fx.registered(&name));
+
+    let out = fx.home.run(&["sandbox", "exec", "--agent", "main", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(out.code, 7, "{}", out.all());
+    assert_eq!(out.stdout, "out\n");
+    assert!(out.stderr.contains("err\n"), "{}", out.stderr);
+
+    let out = fx.home.run(&["sandbox", "exec", "--json", "--", "grep NoNewPrivs /proc/self/status; cat /proc/1/comm"]);
+    let v = json(&out);
+    assert_eq!(v["exitCode"], 0, "{v}");
+    assert_eq!(v["container"], name.as_str());
+    assert_eq!(v["stdout"], "NoNewPrivs:\t1\ndocker-init\n");
+
+    let out = fx.home.run(&["sandbox", "exec", "--timeout", "1", "--", "sleep 60"]);
+    assert_eq!(out.code, 124, "{}", out.all());
+    assert!(out.stderr.contains("timed out"), "{}", out.stderr);
+}
+
+#[test]
+fn exec_blocked_by_the_sandbox_tool_policy() {
+    let Some(fx) = Fixture::new("exec_blocked_by_the_sandbox_tool_policy") else { return };
+    let text = format!(
+        "{{ agents: {{ defaults: {{ sandbox: {{ mode: 'all', docker: {{ containerPrefix: '{}' }} }} }} }}, tools: {{ sandbox: {{ tools: {{ deny: ['exec'] }} }} }} }}",
+        fx.prefix
+    );
+    fx.home.write_config(&text);
+    let out = fx.home.run(&["sandbox", "exec", "--session", "agent:main:x", "--", "id"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.starts_with("Tool \"exec\" blocked by sandbox tool policy (mode=all).\nSession: agent:main:x\n"), "{}", out.stderr);
+    assert!(out.stderr.contains("- Remove \"exec\" from tools.sandbox.tools.deny."), "{}", out.stderr);
+    assert!(!fx.exists(&format!("{}agent-main-f331f052", fx.prefix)), "nothing is created for a blocked call");
 }

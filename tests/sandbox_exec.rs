@@ -272,7 +272,14 @@ fn timeout_kills_setsid_grandchildren_and_fork_bombs() {
     let out = fx.run(&sbx, &req);
     assert!(out.stderr.contains("fork: retry: Resource temporarily unavailable"), "the pids limit stopped it: {out:?}");
     assert!(!out.timed_out, "{out:?}");
-    assert_eq!(out.notes, ["The command's remaining processes filled the container's process limit and were killed."]);
+    // Killed one by one, or, when the bomb keeps every exec from starting,
+    // by restarting the container.
+    assert_eq!(out.notes.len(), 1, "{out:?}");
+    assert!(
+        out.notes[0] == "The command's remaining processes filled the container's process limit and were killed."
+            || out.notes[0].contains("the sandbox container was restarted to stop them"),
+        "{out:?}"
+    );
     let after = fx.sh(&sbx, &format!("echo ok; {PROCESSES} | grep -c '^bash'"));
     assert_eq!((after.stdout.as_str(), after.exit_code), ("ok\n0\n", Some(1)), "usable, nothing left: {after:?}");
 
@@ -284,8 +291,9 @@ fn timeout_kills_setsid_grandchildren_and_fork_bombs() {
     };
     let out = fx.run(&sbx, &req);
     assert!(out.timed_out, "{out:?}");
-    assert!(out.stderr.contains("fork: retry: Resource temporarily unavailable"), "the pids limit stopped it: {out:?}");
-    assert_eq!(out.notes, ["Command timed out: killed after 5 s."], "every process was stopped");
+    assert!(out.stderr.contains("Resource temporarily unavailable"), "the pids limit stopped it: {out:?}");
+    assert_eq!(out.notes[0], "Command timed out: killed after 5 s.", "{out:?}");
+    assert!(out.notes.len() == 1 || out.notes[1].contains("the sandbox container was restarted"), "every process was stopped: {out:?}");
     let after = fx.sh(&sbx, &format!("echo ok; {PROCESSES} | grep -c -e '^bash' -e '^sleep 1000'"));
     assert_eq!((after.stdout.as_str(), after.exit_code), ("ok\n0\n", Some(1)), "usable, nothing left: {after:?}");
 }

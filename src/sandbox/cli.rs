@@ -531,6 +531,128 @@ pub fn run_explain(config: &Config, session: Option<&str>, agent: Option<&str>, 
 // ---------------------------------------------------------------------------
 // Private helpers.
 
+/// What `openclaw sandbox exec` was asked to run.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub session: Option<String>,
+    pub agent: Option<String>,
+    pub json: bool,
+    pub timeout_secs: Option<u64>,
+    pub workdir: Option<String>,
+    pub command: Vec<String>,
+}
+
+/// The exit code `sandbox exec` uses when the command hit its timeout, as
+/// `timeout(1)` does.
+pub const EXEC_TIMEOUT_EXIT: u8 = 124;
+
+/// The shell text for a command given as separate arguments: one argument is
+/// taken as shell text (`'ls | wc -l'`), several are quoted one by one.
+pub fn command_text(args: &[String]) -> String {
+    if let [one] = args {
+        return one.clone();
+    }
+    args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// `openclaw sandbox exec`: ensures the scope's sandbox exactly as a tool
+/// call would, runs the command exactly as the `exec` tool would, prints its
+/// output (stdout to `out`, stderr and notes to `err`) and returns its exit
+/// code. The sandbox tool policy applies; the sandbox mode does not (the
+/// command runs in the sandbox even when this session's tools would run on the
+/// host, which is said on `err`).
+pub fn run_exec(config: &Config, paths: &crate::paths::Paths, docker: Option<&Docker>, opts: &ExecOptions, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<u8> {
+    let default_agent = config.default_agent_id();
+    let agent_id = match (&opts.agent, &opts.session) {
+        (Some(a), _) => normalize_agent_id(a),
+        (None, Some(s)) if s.contains(':') => keys::agent_id_from_session_key(s, &default_agent),
+        _ => default_agent,
+    };
+    let session_key = explain_session_key(config, &agent_id, opts.session.as_deref());
+    let Some(docker) = docker else {
+        writeln!(err, "No Docker Engine handle (check DOCKER_HOST); run openclaw doctor")?;
+        return Ok(1);
+    };
+    let policy = policy::resolve(config, &agent_id);
+    if !policy::is_allowed(&policy, "exec") {
+        let mode = config.sandbox_for(&agent_id).mode;
+        let main_key = keys::main_session_key(config, &agent_id);
+        let text = policy::blocked_message(&policy, "exec", mode, &session_key, &main_key)
+            .unwrap_or_else(|| format!("Tool \"exec\" blocked by sandbox tool policy (session {session_key})."));
+        writeln!(err, "{text}")?;
+        return Ok(1);
+    }
+    let cfg = config.sandbox_for(&agent_id);
+    if !keys::is_sandboxed(cfg.mode, &session_key, &keys::main_session_key(config, &agent_id)) {
+        writeln!(
+            err,
+            "note: with sandbox mode \"{}\" the tools of {session_key} run on the host; running this command in its sandbox anyway",
+            cfg.mode.as_str()
+        )?;
+    }
+    let manager = super::Manager::new(docker.clone(), paths.clone());
+    let sandbox = match manager.ensure(config, &session_key) {
+        Ok(s) => s,
+        Err(e) => {
+            writeln!(err, "{}", with_causes(&e))?;
+            return Ok(1);
+        }
+    };
+    let text = command_text(&opts.command);
+    let mut req = super::exec::ExecRequest::new(&text);
+    req.workdir = opts.workdir.as_deref();
+    if let Some(t) = opts.timeout_secs {
+        req.timeout = std::time::Duration::from_secs(t.max(1));
+    }
+    let outcome = match super::exec::run(&manager, &sandbox, &paths.state_dir, &req, &config.tools.exec.path_prepend) {
+        Ok(o) => o,
+        Err(e) => {
+            writeln!(err, "{}", with_causes(&e))?;
+            return Ok(1);
+        }
+    };
+    let code = if outcome.timed_out {
+        EXEC_TIMEOUT_EXIT
+    } else {
+        outcome.exit_code.map(|c| u8::try_from(c.clamp(0, 255)).unwrap_or(1)).unwrap_or(1)
+    };
+    if opts.json {
+        let v = serde_json::json!({
+            "container": sandbox.name,
+            "sessionKey": session_key,
+            "exitCode": outcome.exit_code,
+            "stdout": outcome.stdout,
+            "stderr": outcome.stderr,
+            "truncated": outcome.truncated,
+            "timedOut": outcome.timed_out,
+            "killedByOom": outcome.killed_by_oom,
+            "warnings": outcome.warnings,
+            "notes": outcome.notes,
+            "durationMs": outcome.duration.as_millis() as u64,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
+        return Ok(code);
+    }
+    for w in &outcome.warnings {
+        writeln!(err, "{w}")?;
+    }
+    out.write_all(outcome.stdout.as_bytes())?;
+    out.flush()?;
+    err.write_all(outcome.stderr.as_bytes())?;
+    for n in &outcome.notes {
+        writeln!(err, "{n}")?;
+    }
+    Ok(code)
+}
+
 fn status(config: &Config, entry: Entry, running: bool, image: Option<String>) -> ContainerStatus {
     let configured = configured_image(config, &entry.session_key);
     ContainerStatus {

@@ -224,7 +224,7 @@ pub fn run(
         notes.push(format!("Command timed out: killed after {} s.", secs(req.timeout)));
         if let Err(e) = kill_marked(docker, container, &marker) {
             log::warn!("sandbox {}: {e}", sandbox.name);
-            notes.push(format!("Warning: {e}."));
+            notes.push(restart_after_failed_kill(docker, sandbox, &e));
         }
     }
     let stderr = output_text(&output.stderr, output.stderr_truncated, req.output_cap);
@@ -234,7 +234,10 @@ pub fn run(
             Ok(()) => {
                 "The command's remaining processes filled the container's process limit and were killed.".to_string()
             }
-            Err(e) => format!("Warning: the command's processes fill the container's process limit; {e}."),
+            Err(e) => {
+                log::warn!("sandbox {}: {e}", sandbox.name);
+                restart_after_failed_kill(docker, sandbox, &e)
+            }
         });
     }
     let exit_code = exit_code(docker, &exec_id).unwrap_or_else(|e| {
@@ -385,6 +388,27 @@ fn exit_code(docker: &Docker, exec_id: &str) -> Result<Option<i64>, docker::Erro
     }
 }
 
+/// The last resort when a command's processes cannot be killed one by one
+/// (a fork bomb can keep the pids limit so full that no exec starts): kill the
+/// container's init, which takes every process with it, and start the
+/// container again, so the sandbox stays usable. Its tmpfs folders are emptied;
+/// the workspace is kept. Returns the note for the caller.
+fn restart_after_failed_kill(docker: &Docker, sandbox: &Sandbox, why: &str) -> String {
+    let name = &sandbox.name;
+    log::warn!("sandbox {name}: restarting the container to stop a command's processes");
+    let restarted = docker
+        .container_kill(&sandbox.container_id, "KILL")
+        .or_else(|e| if e.is_not_found() { Err(e) } else { Ok(()) })
+        .and_then(|()| docker.container_wait(&sandbox.container_id, Duration::from_secs(10)).map(|_| ()))
+        .and_then(|()| docker.container_start(&sandbox.container_id));
+    match restarted {
+        Ok(()) => format!(
+            "The command's processes could not be stopped one by one ({why}); the sandbox container was restarted to stop them (its /tmp was emptied, the workspace is kept)."
+        ),
+        Err(e) => format!("Warning: the command's processes could not be stopped ({why}), and restarting the container failed: {e}."),
+    }
+}
+
 /// Runs [`KILL_SCRIPT`] for `marker`, retrying while its exec cannot start
 /// or it runs out of passes, for at most [`KILL_BUDGET`].
 fn kill_marked(docker: &Docker, container: &str, marker: &str) -> Result<(), String> {
@@ -395,7 +419,19 @@ fn kill_marked(docker: &Docker, container: &str, marker: &str) -> Result<(), Str
     let until = Instant::now() + KILL_BUDGET;
     loop {
         let last = match docker.exec_run(container, &spec, None, HELPER_LIMITS) {
-            Ok(r) if r.exit_code == Some(0) && r.output.stdout.starts_with(b"done") => return Ok(()),
+            Ok(r) if r.exit_code == Some(0) && r.output.stdout.starts_with(b"done") => {
+                // Killed processes hold their pids until the container's
+                // init reaps them; wait for that, so the next exec can fork.
+                // Until the count is below half the limit, or the budget ends.
+                let busy = || pids_reading(docker, container).map_or(true, |r| r.is_some_and(|(n, max)| n * 2 >= max));
+                while busy() {
+                    if Instant::now() >= until {
+                        return Err("the container's process count did not go down after its processes were killed".into());
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                return Ok(());
+            }
             Ok(r) => {
                 let (out, err) = (String::from_utf8_lossy(&r.output.stdout), String::from_utf8_lossy(&r.output.stderr));
                 format!("exit code {:?}: {}", r.exit_code, format!("{out}{err}").trim())
@@ -417,15 +453,22 @@ fn kill_marked(docker: &Docker, container: &str, marker: &str) -> Result<(), Str
 
 /// True when the container uses 90 % or more of its pids limit.
 fn pids_nearly_full(docker: &Docker, container: &str) -> bool {
+    pids_reading(docker, container).is_ok_and(|r| r.is_some_and(|(current, max)| current * 10 >= max * 9))
+}
+
+/// The container's `(current, max)` pids; `Ok(None)` when it has no limit or
+/// the count cannot be read, `Err` when the reading exec itself could not run
+/// (which at the limit means it could not fork).
+fn pids_reading(docker: &Docker, container: &str) -> Result<Option<(u64, u64)>, ()> {
     let spec = ExecSpec { cmd: ["sh", "-c", PIDS_SCRIPT].map(String::from).to_vec(), ..ExecSpec::default() };
-    let out = match docker.exec_run(container, &spec, None, HELPER_LIMITS) {
-        Ok(r) => String::from_utf8_lossy(&r.output.stdout).into_owned(),
+    match docker.exec_run(container, &spec, None, HELPER_LIMITS) {
+        Ok(r) if r.exit_code == Some(0) => Ok(parse_pids(&String::from_utf8_lossy(&r.output.stdout))),
+        Ok(_) => Err(()),
         Err(e) => {
             log::debug!("cannot read the pids count of {container}: {e}");
-            return false;
+            Err(())
         }
-    };
-    parse_pids(&out).is_some_and(|(current, max)| current * 10 >= max * 9)
+    }
 }
 
 /// Parses [`PIDS_SCRIPT`]'s output; `None` also when there is no limit.

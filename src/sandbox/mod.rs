@@ -58,6 +58,32 @@ use crate::paths::Paths;
 use registry::{Entry, Registry};
 use spec::{SpecError, Target};
 
+/// What a package-installing `setupCommand` needs that `docker_cfg` does not
+/// give (the seed's own note: egress, a writable root, the root user).
+pub fn setup_needs(docker_cfg: &crate::config::sandbox::DockerConfig) -> Vec<&'static str> {
+    let mut needs = Vec::new();
+    if docker_cfg.network == "none" {
+        needs.push("network");
+    }
+    if docker_cfg.read_only_root {
+        needs.push("readOnlyRoot");
+    }
+    let user = docker_cfg.user.as_deref().unwrap_or("");
+    if !(user == "0" || user == "root" || user.starts_with("0:") || user.starts_with("root:")) {
+        needs.push("user");
+    }
+    needs
+}
+
+/// (what is needed, what the sandbox has) for one [`setup_needs`] item.
+fn setup_need_text(need: &str) -> (&'static str, &'static str) {
+    match need {
+        "network" => ("network egress (docker.network: \"bridge\")", "docker.network: \"none\""),
+        "readOnlyRoot" => ("a writable root (docker.readOnlyRoot: false)", "readOnlyRoot: true"),
+        _ => ("the root user (leave docker.user out or set it to \"0:0\")", "a non-root user"),
+    }
+}
+
 /// A container used this recently is not recreated when its config changed.
 pub const HOT_WINDOW: Duration = Duration::from_secs(5 * 60);
 
@@ -119,7 +145,7 @@ pub enum Error {
     /// The container stopped right after it was started; it was removed.
     NotRunning { name: String, exit_code: i64, oom_killed: bool },
     /// `setupCommand` failed; the container was removed.
-    SetupFailed { name: String, command: String, exit_code: Option<i64>, output: String },
+    SetupFailed { name: String, command: String, exit_code: Option<i64>, output: String, needs: Vec<&'static str> },
     /// An Engine call failed (boxed: the Engine error is large).
     Docker { name: String, op: &'static str, source: Box<docker::Error> },
 }
@@ -250,7 +276,7 @@ impl Manager {
             self.give_workspace_to_container_user(name, &id, job.cfg.docker.user.as_deref(), job.sandbox_dir);
         }
         let ready = started.and_then(|info| match &job.cfg.docker.setup_command {
-            Some(command) => self.run_setup(name, &id, command).map(|()| info),
+            Some(command) => self.run_setup(name, &id, command, &job.cfg.docker).map(|()| info),
             None => Ok(info),
         });
         if ready.is_err()
@@ -282,7 +308,7 @@ impl Manager {
         started
     }
 
-    fn run_setup(&self, name: &str, id: &str, command: &str) -> Result<(), Error> {
+    fn run_setup(&self, name: &str, id: &str, command: &str, docker_cfg: &crate::config::sandbox::DockerConfig) -> Result<(), Error> {
         let exec = ExecSpec { cmd: vec!["sh".into(), "-lc".into(), command.to_string()], ..ExecSpec::default() };
         let result = self.docker.exec_run(id, &exec, None, SETUP_LIMITS).map_err(|e| docker_err(name, "run setupCommand in", e))?;
         if result.exit_code == Some(0) {
@@ -292,7 +318,8 @@ impl Manager {
         let mut output = String::from_utf8_lossy(&result.output.stdout).into_owned();
         output.push_str(&String::from_utf8_lossy(&result.output.stderr));
         let output = tail(output.trim(), SETUP_OUTPUT_SHOWN);
-        Err(Error::SetupFailed { name: name.to_string(), command: command.to_string(), exit_code: result.exit_code, output })
+        let needs = setup_needs(docker_cfg);
+        Err(Error::SetupFailed { name: name.to_string(), command: command.to_string(), exit_code: result.exit_code, output, needs })
     }
 
     /// The workspace fix for a gateway running as root: the sandbox
@@ -505,7 +532,7 @@ impl fmt::Display for Error {
                      agents.defaults.sandbox.docker (memory, pidsLimit, user)",
                 )
             }
-            Error::SetupFailed { name, command, exit_code, output } => {
+            Error::SetupFailed { name, command, exit_code, output, needs } => {
                 match exit_code {
                     Some(code) => write!(f, "the sandbox setupCommand failed in {name} with exit code {code}")?,
                     None => write!(f, "the sandbox setupCommand in {name} did not report an exit code")?,
@@ -517,6 +544,14 @@ impl fmt::Display for Error {
                 )?;
                 if !output.is_empty() {
                     write!(f, ". Output:\n{output}")?;
+                }
+                if !needs.is_empty() {
+                    write!(
+                        f,
+                        "\nNote: installing packages in setupCommand (apt-get) needs {}; this sandbox has {}.",
+                        needs.iter().map(|n| setup_need_text(n).0).collect::<Vec<_>>().join(", "),
+                        needs.iter().map(|n| setup_need_text(n).1).collect::<Vec<_>>().join(", ")
+                    )?;
                 }
                 Ok(())
             }
@@ -588,7 +623,7 @@ mod tests {
             Error::ImageMissing { image: "mine:1".into() }.to_string(),
             "Sandbox image not found: mine:1. Build or pull it first."
         );
-        let setup = Error::SetupFailed { name: "n".into(), command: "false".into(), exit_code: Some(1), output: "boom".into() };
+        let setup = Error::SetupFailed { name: "n".into(), command: "false".into(), exit_code: Some(1), output: "boom".into(), needs: vec![] };
         let text = setup.to_string();
         assert!(text.contains("exit code 1") && text.contains("setupCommand") && text.ends_with("boom"), "{text}");
         let gone = Error::Docker {
