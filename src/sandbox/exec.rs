@@ -44,20 +44,20 @@
 //! Exit code 137 after no timeout of ours is SIGKILL, from the kernel's OOM
 //! killer or from someone's `kill -9`. The container's `oom_kill` counter
 //! (`memory.events` under cgroup v2, `memory/memory.oom_control` under v1)
-//! is read by a follow-up exec and compared with the value seen before. To
-//! keep the warm exec path at one Engine exec, "before" is read once per
-//! container per process and then refreshed at every check, so an OOM kill
-//! no check saw (one that did not end an exec with 137) can make a later
-//! plain SIGKILL read as an OOM kill.
+//! is read by a follow-up exec and compared with the value seen at the last
+//! check, kept in `<state>/sandbox/oom/<container id>` (0 when missing: a new
+//! container's counter starts at 0). So the warm exec path stays at one Engine
+//! exec, also for a fresh `openclaw sandbox exec` process. An OOM kill no
+//! check saw (one that did not end an exec with 137) can make a later plain
+//! SIGKILL read as an OOM kill.
 //!
 //! Not here: the tool's schema, background runs (`yieldMs`, `background`),
 //! PTYs, approvals (`security`, `ask`), and exec on the host.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::Path;
-use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::crypto;
@@ -210,7 +210,6 @@ pub fn run(
     let docker = manager.docker();
     let container = sandbox.container_id.as_str();
     let exec_id = docker.exec_create(container, &spec).map_err(|e| exec_error(sandbox, "start a command in", e))?;
-    oom_baseline(docker, container);
     let limits = ExecLimits { output_cap: req.output_cap, deadline: req.timeout };
     let (output, timed_out) = match docker.exec_start(&exec_id, false, None, limits) {
         Ok(output) => (output, false),
@@ -246,7 +245,7 @@ pub fn run(
     });
     let mut killed_by_oom = false;
     if exit_code == Some(137) && !timed_out {
-        match oom_check(docker, container) {
+        match oom_check(docker, container, state_dir) {
             Some(Oom { killed: true, limit }) => {
                 killed_by_oom = true;
                 notes.push(format!(
@@ -485,31 +484,21 @@ struct Oom {
     limit: Option<u64>,
 }
 
-/// The last `oom_kill` count seen per container id.
-fn oom_seen() -> &'static Mutex<HashMap<String, u64>> {
-    static SEEN: OnceLock<Mutex<HashMap<String, u64>>> = OnceLock::new();
-    SEEN.get_or_init(Default::default)
+/// Where the last `oom_kill` count seen for a container is kept. Container
+/// ids are hex, so the id is a safe file name.
+fn oom_file(state_dir: &Path, container: &str) -> std::path::PathBuf {
+    state_dir.join("sandbox").join("oom").join(container)
 }
 
-/// Reads the counter of a container not seen yet in this process.
-fn oom_baseline(docker: &Docker, container: &str) {
-    if oom_seen().lock().unwrap_or_else(PoisonError::into_inner).contains_key(container) {
-        return;
-    }
-    if let Some((count, _)) = read_oom(docker, container) {
-        let mut seen = oom_seen().lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.len() >= 4096 {
-            seen.clear(); // Containers come and go; forget them all now and then.
-        }
-        seen.entry(container.to_string()).or_insert(count);
-    }
-}
-
-/// Compares the counter with the last reading and records the new one;
-/// `None` when either is unknown.
-fn oom_check(docker: &Docker, container: &str) -> Option<Oom> {
+/// Compares the counter with the last one seen (0 if none) and records the
+/// new one; `None` when the counter cannot be read.
+fn oom_check(docker: &Docker, container: &str, state_dir: &Path) -> Option<Oom> {
     let (count, limit) = read_oom(docker, container)?;
-    let before = oom_seen().lock().unwrap_or_else(PoisonError::into_inner).insert(container.to_string(), count)?;
+    let file = oom_file(state_dir, container);
+    let before: u64 = std::fs::read_to_string(&file).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+    if let Err(e) = crate::fsutil::write_atomic(&file, count.to_string().as_bytes()) {
+        log::debug!("cannot record the OOM count of {container}: {e}");
+    }
     Some(Oom { killed: count > before, limit })
 }
 

@@ -84,6 +84,10 @@ fn setup_need_text(need: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// How stale a registry entry's `lastUsedAtMs` may get before an ensure
+/// writes it again.
+pub const LAST_USED_GRANULARITY: Duration = Duration::from_secs(30);
+
 /// A container used this recently is not recreated when its config changed.
 pub const HOT_WINDOW: Duration = Duration::from_secs(5 * 60);
 
@@ -195,7 +199,20 @@ impl Manager {
             image: Some(image),
             config_hash: recorded_hash.clone(),
         };
-        if let Err(e) = self.registry().upsert(entry) {
+        // A warm exec should not pay an fsynced registry write: the last use
+        // is recorded at most once per LAST_USED_GRANULARITY (far below the
+        // hot window and the prune thresholds) unless something else changed.
+        let registry = self.registry();
+        let fresh = registry.get(&name).ok().flatten().is_some_and(|old| {
+            old.session_key == entry.session_key
+                && old.created_at_ms == entry.created_at_ms
+                && old.image == entry.image
+                && old.config_hash == entry.config_hash
+                && now.saturating_sub(old.last_used_at_ms) < LAST_USED_GRANULARITY.as_millis() as u64
+        });
+        if fresh {
+            log::trace!("sandbox {name}: registry entry is fresh");
+        } else if let Err(e) = registry.upsert(entry) {
             // The container works; only prune and the hot window lose track.
             log::error!("sandbox {name}: {e}: {}", e.source);
         }
