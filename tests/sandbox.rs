@@ -652,3 +652,24 @@ fn seed_example_applies_every_knob() {
     assert_eq!(code, Some(0));
     assert_eq!(out, "LANG=C.UTF-8\n1000\nready\n");
 }
+
+/// A new sandbox workspace gets the agent's bootstrap files it lacks, owned
+/// by the container's user; files it already has are not overwritten.
+#[test]
+fn new_sandbox_workspace_is_seeded_from_the_agent_workspace() {
+    let Some(fx) = Fixture::new("new_sandbox_workspace_is_seeded_from_the_agent_workspace") else { return };
+    let config = fx.config(serde_json::json!({ "mode": "all", "scope": "session" }));
+    let agent_ws = config.workspace_for("main");
+    std::fs::create_dir_all(&agent_ws).unwrap();
+    std::fs::write(agent_ws.join("AGENTS.md"), "# agents\n").unwrap();
+    std::fs::write(agent_ws.join("SOUL.md"), "soul from agent\n").unwrap();
+    std::fs::write(agent_ws.join("NOT-SEEDED.md"), "x").unwrap();
+    let sandbox_dir = config.sandbox_for("main").workspace_root.join(openclaw::sandbox::keys::slug("agent:main:s1"));
+    std::fs::create_dir_all(&sandbox_dir).unwrap();
+    std::fs::write(sandbox_dir.join("SOUL.md"), "kept\n").unwrap();
+    let sbx = fx.ensure(&config, "agent:main:s1");
+    let (out, err, code) = fx.sh(&sbx, "cd /workspace && stat -c '%n %u' AGENTS.md && cat AGENTS.md SOUL.md && ls");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("AGENTS.md 1000\n# agents\nkept\n"), "{out}");
+    assert!(!out.contains("NOT-SEEDED"), "{out}");
+}

@@ -84,6 +84,12 @@ fn setup_need_text(need: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// The agent workspace files a sandbox workspace is seeded with when it lacks
+/// them (reference §3.2).
+pub const SEED_FILES: &[&str] = &["AGENTS.md", "SOUL.md", "TOOLS.md", "IDENTITY.md", "USER.md", "BOOTSTRAP.md", "HEARTBEAT.md"];
+/// Bootstrap files larger than this are not copied.
+const SEED_MAX_BYTES: u64 = 1 << 20;
+
 /// How stale a registry entry's `lastUsedAtMs` may get before an ensure
 /// writes it again.
 pub const LAST_USED_GRANULARITY: Duration = Duration::from_secs(30);
@@ -291,6 +297,7 @@ impl Manager {
         let started = self.start_and_verify(name, &id);
         if started.is_ok() && job.cfg.workspace_access != WorkspaceAccess::Rw {
             self.give_workspace_to_container_user(name, &id, job.cfg.docker.user.as_deref(), job.sandbox_dir);
+            self.seed_workspace(name, &id, job);
         }
         let ready = started.and_then(|info| match &job.cfg.docker.setup_command {
             Some(command) => self.run_setup(name, &id, command, &job.cfg.docker).map(|()| info),
@@ -377,6 +384,44 @@ impl Manager {
         match std::os::unix::fs::lchown(dir, Some(uid), Some(gid)) {
             Ok(()) => log::info!("sandbox {name}: gave {} to the container's user {uid}:{gid}", dir.display()),
             Err(e) => log::warn!("sandbox {name}: cannot give {} to {uid}:{gid}: {e}", dir.display()),
+        }
+    }
+
+    /// Copies the agent's bootstrap files ([`SEED_FILES`]) that the sandbox
+    /// workspace lacks into it, after a create (reference §3.2). The copy is
+    /// an archive put into the container's workdir, so the files belong to
+    /// the container's user and a symlink the sandbox left in its workspace
+    /// resolves inside the container, never on the host. Failures are logged:
+    /// the sandbox works without them.
+    fn seed_workspace(&self, name: &str, id: &str, job: &Job<'_>) {
+        let mut files = Vec::new();
+        for file in SEED_FILES {
+            let (src, dst) = (job.agent_dir.join(file), job.sandbox_dir.join(file));
+            let is_small_file = std::fs::symlink_metadata(&src).is_ok_and(|m| m.is_file() && m.len() <= SEED_MAX_BYTES);
+            if is_small_file && std::fs::symlink_metadata(&dst).is_err() {
+                match std::fs::read(&src) {
+                    Ok(data) => files.push((*file, data)),
+                    Err(e) => log::warn!("sandbox {name}: cannot read {}: {e}", src.display()),
+                }
+            }
+        }
+        if files.is_empty() {
+            return;
+        }
+        let (uid, gid) = match job.cfg.docker.user.as_deref().and_then(numeric_uid_gid) {
+            Some(owner) => owner,
+            None => self.container_uid_gid(id).unwrap_or((0, 0)),
+        };
+        let mtime = now_ms() / 1000;
+        let mut tar = docker::tar::TarWriter::new().owner(uid, gid);
+        for (file, data) in &files {
+            if let Err(e) = tar.add_file(file, 0o644, mtime, data) {
+                return log::warn!("sandbox {name}: cannot pack {file} for the workspace: {e}");
+            }
+        }
+        match self.docker.archive_put(id, &job.cfg.docker.workdir, &tar.finish()) {
+            Ok(()) => log::debug!("sandbox {name}: seeded {} bootstrap file(s) into the workspace", files.len()),
+            Err(e) => log::warn!("sandbox {name}: cannot seed the workspace's bootstrap files: {e}"),
         }
     }
 
