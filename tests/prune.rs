@@ -25,7 +25,7 @@ use openclaw::prune::{self, PruneThread, Reason, Report};
 use openclaw::sandbox::registry::{Entry, Registry};
 use openclaw::sandbox::{Manager, Sandbox, keys, lease};
 
-use crate::util::Home;
+use crate::util::{Home, PrefixGuard};
 
 const IMAGE: &str = "openclaw-sandbox:bookworm-slim";
 const HOUR: u64 = 3_600_000;
@@ -46,30 +46,6 @@ struct Fixture {
     docker: Docker,
     manager: Manager,
     _guard: PrefixGuard,
-}
-
-/// Force-removes every container whose name starts with one of `prefixes`
-/// on drop.
-struct PrefixGuard {
-    docker: Docker,
-    prefixes: Vec<String>,
-}
-
-impl Drop for PrefixGuard {
-    fn drop(&mut self) {
-        let list = match self.docker.container_list(true, &[]) {
-            Ok(list) => list,
-            Err(e) => return eprintln!("cannot list containers to clean up {:?}: {e}", self.prefixes),
-        };
-        let ours = |n: &String| self.prefixes.iter().any(|p| n.starts_with(p.as_str()));
-        for c in list.iter().filter(|c| c.names.iter().any(ours)) {
-            match self.docker.container_remove(&c.id, true) {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => eprintln!("LEAKED test container {:?}: {e}", c.names),
-            }
-        }
-    }
 }
 
 impl Fixture {

@@ -26,7 +26,7 @@ use openclaw::paths::{Env, Paths};
 use openclaw::sandbox::registry::Entry;
 use openclaw::sandbox::{self, Error, Manager, Sandbox};
 
-use crate::util::Home;
+use crate::util::{Home, PrefixGuard};
 
 const IMAGE: &str = "openclaw-sandbox:bookworm-slim";
 const LIMITS: ExecLimits = ExecLimits { output_cap: 64 * 1024, deadline: Duration::from_secs(20) };
@@ -44,28 +44,6 @@ struct Fixture {
     docker: Docker,
     manager: Manager,
     _guard: PrefixGuard,
-}
-
-/// Force-removes every container whose name starts with `prefix` on drop.
-struct PrefixGuard {
-    docker: Docker,
-    prefix: String,
-}
-
-impl Drop for PrefixGuard {
-    fn drop(&mut self) {
-        let list = match self.docker.container_list(true, &[]) {
-            Ok(list) => list,
-            Err(e) => return eprintln!("cannot list containers to clean up {}*: {e}", self.prefix),
-        };
-        for c in list.iter().filter(|c| c.names.iter().any(|n| n.starts_with(&self.prefix))) {
-            match self.docker.container_remove(&c.id, true) {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => eprintln!("LEAKED test container {:?}: {e}", c.names),
-            }
-        }
-    }
 }
 
 impl Fixture {
@@ -89,7 +67,7 @@ impl Fixture {
         let home = Home::new("sbx");
         let prefix = format!("openclaw-test-sbx-{}-{}-", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let manager = Manager::new(docker.clone(), paths(&home));
-        let _guard = PrefixGuard { docker: docker.clone(), prefix: prefix.clone() };
+        let _guard = PrefixGuard { docker: docker.clone(), prefixes: vec![prefix.clone()] };
         Some(Fixture { home, prefix, docker, manager, _guard })
     }
 

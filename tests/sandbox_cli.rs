@@ -21,7 +21,7 @@ use openclaw::paths::{Env, Paths};
 use openclaw::sandbox::registry::Registry;
 use openclaw::sandbox::{Manager, Sandbox, lease};
 
-use crate::util::{Home, Output, output, skip_docker_tests};
+use crate::util::{Home, Output, PrefixGuard, output, skip_docker_tests};
 
 const IMAGE: &str = "openclaw-sandbox:bookworm-slim";
 const OTHER_IMAGE: &str = "debian:bookworm-slim";
@@ -68,28 +68,6 @@ struct Fixture {
     _guard: PrefixGuard,
 }
 
-/// Force-removes every container whose name starts with `prefix` on drop.
-struct PrefixGuard {
-    docker: Docker,
-    prefix: String,
-}
-
-impl Drop for PrefixGuard {
-    fn drop(&mut self) {
-        let list = match self.docker.container_list(true, &[]) {
-            Ok(list) => list,
-            Err(e) => return eprintln!("cannot list containers to clean up {}*: {e}", self.prefix),
-        };
-        for c in list.iter().filter(|c| c.names.iter().any(|n| n.starts_with(&self.prefix))) {
-            match self.docker.container_remove(&c.id, true) {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => eprintln!("LEAKED test container {:?}: {e}", c.names),
-            }
-        }
-    }
-}
-
 impl Fixture {
     /// `None` (after a loud line) under `OPENCLAW_SKIP_DOCKER_TESTS=1`.
     fn new(test: &str) -> Option<Fixture> {
@@ -113,7 +91,7 @@ impl Fixture {
         let home = home("sbxcli");
         let prefix = format!("openclaw-test-sbx-cli-{}-{}-", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let manager = Manager::new(docker.clone(), paths(&home));
-        let _guard = PrefixGuard { docker: docker.clone(), prefix: prefix.clone() };
+        let _guard = PrefixGuard { docker: docker.clone(), prefixes: vec![prefix.clone()] };
         Some(Fixture { home, prefix, docker, manager, _guard })
     }
 

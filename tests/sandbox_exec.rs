@@ -20,7 +20,7 @@ use openclaw::paths::{Env, Paths};
 use openclaw::sandbox::exec::{self, Error, ExecOutcome, ExecRequest};
 use openclaw::sandbox::{Manager, Sandbox, lease};
 
-use crate::util::Home;
+use crate::util::{Home, PrefixGuard};
 
 const IMAGE: &str = "openclaw-sandbox:bookworm-slim";
 
@@ -36,30 +36,6 @@ struct Fixture {
     docker: Docker,
     manager: Manager,
     _guard: PrefixGuard,
-}
-
-/// Force-removes every container whose name starts with `prefix` on drop.
-struct PrefixGuard {
-    docker: Docker,
-    prefix: String,
-}
-
-impl Drop for PrefixGuard {
-    fn drop(&mut self) {
-        let list = match self.docker.container_list(true, &[]) {
-            Ok(list) => list,
-            Err(e) => return eprintln!("cannot list containers to clean up {}*: {e}", self.prefix),
-        };
-        // Engine names start with '/'.
-        let ours = |n: &String| n.trim_start_matches('/').starts_with(&self.prefix);
-        for c in list.iter().filter(|c| c.names.iter().any(ours)) {
-            match self.docker.container_remove(&c.id, true) {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => eprintln!("LEAKED test container {:?}: {e}", c.names),
-            }
-        }
-    }
 }
 
 impl Fixture {
@@ -84,7 +60,7 @@ impl Fixture {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("openclaw-test-sbx-exec-{}-{n}-", std::process::id());
         let manager = Manager::new(docker.clone(), paths(&home));
-        let _guard = PrefixGuard { docker: docker.clone(), prefix: prefix.clone() };
+        let _guard = PrefixGuard { docker: docker.clone(), prefixes: vec![prefix.clone()] };
         Some(Fixture { home, prefix, docker, manager, _guard })
     }
 

@@ -110,6 +110,31 @@ pub fn output(mut c: Command) -> Output {
     }
 }
 
+/// Force-removes, on drop, every container whose name starts with one of
+/// `prefixes`, so a Docker test leaves nothing behind even when it fails.
+pub struct PrefixGuard {
+    pub docker: openclaw::docker::Docker,
+    pub prefixes: Vec<String>,
+}
+
+impl Drop for PrefixGuard {
+    fn drop(&mut self) {
+        let list = match self.docker.container_list(true, &[]) {
+            Ok(list) => list,
+            Err(e) => return eprintln!("cannot list containers to clean up {:?}: {e}", self.prefixes),
+        };
+        // Engine names may start with '/'.
+        let ours = |n: &String| self.prefixes.iter().any(|p| n.trim_start_matches('/').starts_with(p.as_str()));
+        for c in list.iter().filter(|c| c.names.iter().any(ours)) {
+            match self.docker.container_remove(&c.id, true) {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => eprintln!("LEAKED test container {:?}: {e}", c.names),
+            }
+        }
+    }
+}
+
 /// Docker tests run unless this is set; the README's test command never sets it.
 pub fn skip_docker_tests() -> bool {
     if std::env::var("OPENCLAW_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {

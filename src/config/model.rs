@@ -555,28 +555,7 @@ fn read_tool_policy(cx: &mut Cx, o: &mut Obj<'_>, top: bool) -> ToolPolicy {
     s.finish(cx);
     let mut e = o.child(cx, "elevated");
     p.elevated_enabled = e.bool(cx, "enabled");
-    p.elevated_allow_from = e
-        .map_of(cx, "allowFrom", |cx, path, _k, v| {
-            let Value::Array(items) = v else {
-                wrong_type(cx, path, "an array", v);
-                return None;
-            };
-            Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| match v {
-                        Value::String(s) => Some(s.clone()),
-                        Value::Number(n) => Some(n.to_string()),
-                        other => {
-                            wrong_type(cx, &format!("{path}[{i}]"), "a string or number", other);
-                            None
-                        }
-                    })
-                    .collect(),
-            )
-        })
-        .unwrap_or_default();
+    p.elevated_allow_from = e.map_of(cx, "allowFrom", |cx, path, _k, v| allow_from(cx, path, v)).unwrap_or_default();
     e.finish(cx);
     o.ignored(cx, &["alsoAllow"]);
     p

@@ -20,9 +20,9 @@
 //! - `explain` resolves the effective sandbox, the sandbox tool policy
 //!   ([`super::policy`]) and the elevated gates for one session.
 //!
-//! Not here: the browser sandbox. Its registry (`sandbox/browsers.json`) is
-//! not implemented yet, so the browser list is always empty and
-//! `recreate --browser` finds nothing.
+//! Not here: the browser sandbox, which arrives with its own issue together
+//! with its registry (`sandbox/browsers.json`); until then the browser list
+//! is always empty and `recreate --browser` finds nothing.
 
 use std::fmt;
 use std::io::{self, BufRead, Write};
