@@ -52,6 +52,11 @@
 //!   These are the steps of `fsutil::write_atomic`, which works by path and
 //!   so cannot be used here; `fsutil::ensure_private_dir` makes the folders.
 //!
+//! Ownership: when the gateway runs as root and the root folder belongs to
+//! another user (a sandbox workspace given to the container's user), files
+//! and folders it creates are given to that user (`fchown` on the opened,
+//! checked descriptor), so the sandbox can read and change them.
+//!
 //! What remains: no path-based step is left between a check and the bytes
 //! read or written. A folder the sandbox swaps for a symlink right after we
 //! create it makes the write fail (the check after opening it refuses), not
@@ -106,6 +111,10 @@ pub struct Root {
     /// Where the folder is mounted in the container, e.g. `/workspace`.
     container_dir: Option<PathBuf>,
     access: Access,
+    /// When we run as root in a folder owned by someone else (a sandbox
+    /// workspace given to the container's user), what we create is given to
+    /// that owner too, so the sandbox can use it.
+    owner: Option<(u32, u32)>,
 }
 
 /// Why a workspace operation was refused or failed. Paths are shown as the
@@ -237,7 +246,13 @@ impl Root {
             }
         };
         let given = if dir.is_absolute() { dir.to_path_buf() } else { root.clone() };
-        Ok(Root { root, given, container_dir, access })
+        let owner = {
+            use std::os::unix::fs::MetadataExt;
+            let we_are_root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+            let meta = fs::metadata(&root).map_err(|e| not_dir(Some(e)))?;
+            (we_are_root && meta.uid() != 0).then(|| (meta.uid(), meta.gid()))
+        };
+        Ok(Root { root, given, container_dir, access, owner })
     }
 
     /// The canonical host folder.
@@ -444,6 +459,7 @@ impl Root {
                 .open(&tmp)
                 .map_err(|e| io_err("create a temp file for", user_path, e))?;
             self.check_opened(&f, user_path)?;
+            self.give_to_owner(&f, user_path)?;
             if mode != 0o600 {
                 f.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| io_err("set permissions on", user_path, e))?;
             }
@@ -457,6 +473,18 @@ impl Root {
             let _ = fs::remove_file(&tmp);
         }
         result
+    }
+
+    /// Gives an opened, checked file or folder to the root folder's owner
+    /// (see [`Root::owner`](Root)) when it belongs to someone else.
+    fn give_to_owner(&self, f: &File, user_path: &str) -> Result<(), Error> {
+        use std::os::unix::fs::MetadataExt;
+        let Some((uid, gid)) = self.owner else { return Ok(()) };
+        let meta = f.metadata().map_err(|e| io_err("inspect", user_path, e))?;
+        if (meta.uid(), meta.gid()) != (uid, gid) {
+            std::os::unix::fs::fchown(f, Some(uid), Some(gid)).map_err(|e| io_err("change the owner of", user_path, e))?;
+        }
+        Ok(())
     }
 
     /// Opens the folder `parent` (inside the root, from [`Root::resolve`]),
@@ -474,6 +502,7 @@ impl Root {
             ensure_private_dir(&child).map_err(|e| io_err("create a folder for", user_path, e))?;
             dir = open_nonblocking(&child).map_err(|e| io_err("open a folder of", user_path, e))?;
             self.check_opened(&dir, user_path)?;
+            self.give_to_owner(&dir, user_path)?;
             let is_dir = dir.metadata().map_err(|e| io_err("inspect a folder of", user_path, e))?.is_dir();
             if !is_dir {
                 let err = io::Error::new(io::ErrorKind::NotADirectory, "a parent is not a folder");

@@ -291,3 +291,24 @@ fn memory_hog_is_reported_as_an_oom_kill() {
     assert_eq!(out.notes, ["Command was killed by signal 9 (SIGKILL)."]);
     assert_eq!(fx.sh(&sbx, "echo ok").stdout, "ok\n");
 }
+
+#[test]
+fn file_operations_are_rooted_leased_and_refused_under_ro() {
+    let Some(fx) = Fixture::new("file_operations_are_rooted_leased_and_refused_under_ro") else { return };
+    let sbx = fx.sandbox(serde_json::json!({}));
+    let files = fx.manager.files(&sbx).unwrap();
+    files.root.write("/workspace/notes/a.txt", "from the host\n").unwrap();
+    assert_eq!(fx.sh(&sbx, "cat /workspace/notes/a.txt").stdout, "from the host\n");
+    // The sandbox plants a symlink to a host path; file tools refuse it.
+    fx.sh(&sbx, "ln -s /etc/passwd /workspace/evil");
+    assert!(files.root.read("evil", None, None, 4096).unwrap_err().to_string().starts_with("Path escapes sandbox root"));
+    assert!(files.root.write("../../escape.txt", "x").is_err());
+    assert!(lease::try_removal(&fx.home.state(), &sbx.name).unwrap().is_none(), "leased while the handle lives");
+    drop(files);
+    assert!(lease::try_removal(&fx.home.state(), &sbx.name).unwrap().is_some());
+
+    let sbx = fx.sandbox(serde_json::json!({ "workspaceAccess": "ro" }));
+    let files = fx.manager.files(&sbx).unwrap();
+    let err = files.root.write("b.txt", "x").unwrap_err().to_string();
+    assert!(err.contains("workspaceAccess"), "{err}");
+}

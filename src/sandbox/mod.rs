@@ -133,6 +133,38 @@ pub struct Sandbox {
     pub config_outdated: bool,
 }
 
+/// A sandbox's workspace, rooted, with the container leased.
+#[derive(Debug)]
+pub struct Files {
+    pub root: crate::workspace::Root,
+    _lease: lease::Lease,
+}
+
+/// Why [`Manager::files`] failed.
+#[derive(Debug)]
+pub enum FilesError {
+    Lease(io::Error),
+    Root(crate::workspace::Error),
+}
+
+impl fmt::Display for FilesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FilesError::Lease(e) => write!(f, "cannot lease the sandbox for a file operation: {e}"),
+            FilesError::Root(e) => write!(f, "cannot open the sandbox workspace: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FilesError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FilesError::Lease(e) => Some(e),
+            FilesError::Root(e) => Some(e),
+        }
+    }
+}
+
 /// What to do with a container whose config hash is outdated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outdated {
@@ -423,6 +455,22 @@ impl Manager {
             Ok(()) => log::debug!("sandbox {name}: seeded {} bootstrap file(s) into the workspace", files.len()),
             Err(e) => log::warn!("sandbox {name}: cannot seed the workspace's bootstrap files: {e}"),
         }
+    }
+
+    /// The sandbox's workspace for file operations (read, write, edit), with
+    /// a lease held for as long as the returned [`Files`] lives, so prune and
+    /// recreate leave the container alone meanwhile. Paths are rooted in the
+    /// host folder mounted at the container workdir (`/workspace/x` and `x`
+    /// name the same file); under `workspaceAccess: "ro"` writes are refused.
+    pub fn files(&self, sandbox: &Sandbox) -> Result<Files, FilesError> {
+        let lease = lease::acquire(&self.paths.state_dir, &sandbox.name).map_err(FilesError::Lease)?;
+        let access = match sandbox.config.workspace_access {
+            WorkspaceAccess::Ro => crate::workspace::Access::ReadOnly,
+            WorkspaceAccess::None | WorkspaceAccess::Rw => crate::workspace::Access::ReadWrite,
+        };
+        let root = crate::workspace::Root::open(&sandbox.workspace_dir, access, Some(&sandbox.container_workdir))
+            .map_err(FilesError::Root)?;
+        Ok(Files { root, _lease: lease })
     }
 
     /// The uid and gid the container's processes run as, from `id` in it.
