@@ -121,17 +121,28 @@ impl Conn {
 
 impl Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.remaining()?;
-        self.stream.set_read_timeout(Some(left))?;
-        self.stream.read(buf)
+        loop {
+            let left = self.remaining()?;
+            self.stream.set_read_timeout(Some(left))?;
+            match self.stream.read(buf) {
+                // A signal is no reason to give up; the deadline still holds.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
     }
 }
 
 impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let left = self.remaining()?;
-        self.stream.set_write_timeout(Some(left))?;
-        self.stream.write(buf)
+        loop {
+            let left = self.remaining()?;
+            self.stream.set_write_timeout(Some(left))?;
+            match self.stream.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -328,7 +339,14 @@ mod tests {
         let listener = UnixListener::bind(&path).unwrap();
         let started = Instant::now();
         let mut conn = Conn::connect(&path, Duration::from_secs(2), started + Duration::from_millis(200)).unwrap();
-        let (_held, _) = listener.accept().unwrap();
+        // accept() is not retried by std when a signal (a child of another
+        // test exiting) interrupts it.
+        let _held = loop {
+            match listener.accept() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other.unwrap(),
+            }
+        };
         let mut buf = [0u8; 16];
         let err = conn.read(&mut buf).unwrap_err();
         assert!(is_timeout(&err), "{err:?}");
