@@ -79,9 +79,9 @@ fn run_config(cmd: ConfigCommand, paths: &Paths, env: &Env, cwd: Option<&Path>) 
                     return ExitCode::from(USAGE);
                 }
             };
-            modify(paths, env, |root| edit::set(root, &path, value).map(|_| format!("Updated {path}.")))
+            modify(paths, env, cwd, |root| edit::set(root, &path, value).map(|_| format!("Updated {path}.")))
         }
-        ConfigCommand::Unset { path } => modify(paths, env, |root| edit::unset(root, &path).map(|_| format!("Removed {path}."))),
+        ConfigCommand::Unset { path } => modify(paths, env, cwd, |root| edit::unset(root, &path).map(|_| format!("Removed {path}."))),
     }
 }
 
@@ -179,7 +179,7 @@ pub fn print_warnings(l: &config::Loaded) {
 
 /// Reads the main config file as written (no includes, no substitution),
 /// applies `change`, validates the result, keeps a `.bak` and writes atomically.
-fn modify(paths: &Paths, env: &Env, change: impl FnOnce(&mut Value) -> Result<String, edit::Error>) -> ExitCode {
+fn modify(paths: &Paths, env: &Env, cwd: Option<&Path>, change: impl FnOnce(&mut Value) -> Result<String, edit::Error>) -> ExitCode {
     let file = &paths.config_path;
     let _lock = match fsutil::Lock::exclusive(file) {
         Ok(l) => l,
@@ -209,7 +209,7 @@ fn modify(paths: &Paths, env: &Env, change: impl FnOnce(&mut Value) -> Result<St
         Ok(m) => m,
         Err(e) => return fail(&e),
     };
-    if let Err(e) = config::check_candidate(root.clone(), paths, env) {
+    if let Err(e) = config::check_candidate(root.clone(), paths, env, cwd) {
         eprintln!("{e}");
         eprintln!("Nothing was written.");
         return ExitCode::from(FAILURE);

@@ -51,21 +51,7 @@ struct Fixture {
 impl Fixture {
     /// `None` (after a loud line) under `OPENCLAW_SKIP_DOCKER_TESTS=1`.
     fn new(test: &str) -> Option<Fixture> {
-        if crate::util::skip_docker_tests() {
-            eprintln!("!!!!! {test}: SKIPPED !!!!!");
-            return None;
-        }
-        let env: BTreeMap<String, String> = std::env::vars().collect();
-        let docker = Docker::from_env(&env).unwrap_or_else(|e| panic!("{test}: {e}"));
-        if let Err(e) = docker.ping() {
-            panic!(
-                "{test}: these tests need a running Docker engine and none answers: {e}\n\
-                 Start one (scripts/ensure-docker.sh), or set OPENCLAW_SKIP_DOCKER_TESTS=1 to skip them."
-            );
-        }
-        if let Err(e) = docker.image_inspect(IMAGE) {
-            panic!("{test}: the image {IMAGE} is needed: {e}\nBuild it with scripts/sandbox-setup.sh.");
-        }
+        let docker = crate::util::engine(test, &[IMAGE])?;
         let home = Home::new("prune");
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("openclaw-test-sbx-{}-p{n}-", std::process::id());
@@ -158,8 +144,7 @@ impl Fixture {
 }
 
 fn paths(home: &Home) -> Paths {
-    let env = Env::from([("HOME".to_string(), home.dir.path().to_string_lossy().into_owned())]);
-    Paths::resolve(&env, None).unwrap()
+    home.paths()
 }
 
 fn now_ms() -> u64 {

@@ -49,21 +49,7 @@ struct Fixture {
 impl Fixture {
     /// `None` (after a loud line) under `OPENCLAW_SKIP_DOCKER_TESTS=1`.
     fn new(test: &str) -> Option<Fixture> {
-        if std::env::var("OPENCLAW_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
-            eprintln!("!!!!! {test}: SKIPPED (OPENCLAW_SKIP_DOCKER_TESTS=1) !!!!!");
-            return None;
-        }
-        let env: BTreeMap<String, String> = std::env::vars().collect();
-        let docker = Docker::from_env(&env).unwrap_or_else(|e| panic!("{test}: {e}"));
-        if let Err(e) = docker.ping() {
-            panic!(
-                "{test}: these tests need a running Docker engine and none answers: {e}\n\
-                 Start one (scripts/ensure-docker.sh), or set OPENCLAW_SKIP_DOCKER_TESTS=1 to skip them."
-            );
-        }
-        if let Err(e) = docker.image_inspect(IMAGE) {
-            panic!("{test}: the image {IMAGE} is needed: {e}\nBuild it with scripts/sandbox-setup.sh.");
-        }
+        let docker = crate::util::engine(test, &[IMAGE])?;
         let home = Home::new("sbx");
         let prefix = format!("openclaw-test-sbx-{}-{}-", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let manager = Manager::new(docker.clone(), paths(&home));
@@ -110,8 +96,7 @@ impl Fixture {
 }
 
 fn paths(home: &Home) -> Paths {
-    let env = Env::from([("HOME".to_string(), home.dir.path().to_string_lossy().into_owned())]);
-    Paths::resolve(&env, None).unwrap()
+    home.paths()
 }
 
 /// Captures warnings logged by the crate, so the hot-window warning can be

@@ -10,7 +10,6 @@
 //! when it fails. The binary runs with a cleared environment; `DOCKER_HOST`
 //! is passed through only when the test process has one.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +20,7 @@ use openclaw::paths::{Env, Paths};
 use openclaw::sandbox::registry::Registry;
 use openclaw::sandbox::{Manager, Sandbox, lease};
 
-use crate::util::{Home, Output, PrefixGuard, output, skip_docker_tests};
+use crate::util::{Home, Output, PrefixGuard, output};
 
 const IMAGE: &str = "openclaw-sandbox:bookworm-slim";
 const OTHER_IMAGE: &str = "debian:bookworm-slim";
@@ -71,23 +70,7 @@ struct Fixture {
 impl Fixture {
     /// `None` (after a loud line) under `OPENCLAW_SKIP_DOCKER_TESTS=1`.
     fn new(test: &str) -> Option<Fixture> {
-        if skip_docker_tests() {
-            eprintln!("!!!!! {test}: SKIPPED !!!!!");
-            return None;
-        }
-        let env: BTreeMap<String, String> = std::env::vars().collect();
-        let docker = Docker::from_env(&env).unwrap_or_else(|e| panic!("{test}: {e}"));
-        if let Err(e) = docker.ping() {
-            panic!(
-                "{test}: these tests need a running Docker engine and none answers: {e}\n\
-                 Start one (scripts/ensure-docker.sh), or set OPENCLAW_SKIP_DOCKER_TESTS=1 to skip them."
-            );
-        }
-        for image in [IMAGE, OTHER_IMAGE] {
-            if let Err(e) = docker.image_inspect(image) {
-                panic!("{test}: the image {image} is needed (never pulled by tests): {e}");
-            }
-        }
+        let docker = crate::util::engine(test, &[IMAGE, OTHER_IMAGE])?;
         let home = home("sbxcli");
         let prefix = format!("openclaw-test-sbx-cli-{}-{}-", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let manager = Manager::new(docker.clone(), paths(&home));
@@ -127,8 +110,7 @@ impl Fixture {
 }
 
 fn paths(home: &Home) -> Paths {
-    let env = Env::from([("HOME".to_string(), home.dir.path().to_string_lossy().into_owned())]);
-    Paths::resolve(&env, None).unwrap()
+    home.paths()
 }
 
 /// The whole stdout of a recreate that removes exactly `name`.

@@ -96,6 +96,12 @@ impl Home {
         c
     }
 
+    /// The state paths the binary resolves for this home.
+    pub fn paths(&self) -> openclaw::paths::Paths {
+        let env = openclaw::paths::Env::from([("HOME".to_string(), self.dir.path().to_string_lossy().into_owned())]);
+        openclaw::paths::Paths::resolve(&env, None).unwrap()
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         output(self.command(args))
     }
@@ -108,6 +114,30 @@ pub fn output(mut c: Command) -> Output {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// The engine for a Docker test: `None` after a loud line under
+/// `OPENCLAW_SKIP_DOCKER_TESTS=1`; otherwise it must answer and have
+/// `images` (never pulled), or the test fails saying how to fix it.
+pub fn engine(test: &str, images: &[&str]) -> Option<openclaw::docker::Docker> {
+    if skip_docker_tests() {
+        eprintln!("!!!!! {test}: SKIPPED !!!!!");
+        return None;
+    }
+    let env: openclaw::paths::Env = std::env::vars().collect();
+    let docker = openclaw::docker::Docker::from_env(&env).unwrap_or_else(|e| panic!("{test}: {e}"));
+    if let Err(e) = docker.ping() {
+        panic!(
+            "{test}: these tests need a running Docker engine and none answers: {e}\n\
+             Start one (scripts/ensure-docker.sh), or set OPENCLAW_SKIP_DOCKER_TESTS=1 to skip them."
+        );
+    }
+    for image in images {
+        if let Err(e) = docker.image_inspect(image) {
+            panic!("{test}: the image {image} is needed (tests never pull): {e}\nBuild it with scripts/sandbox-setup.sh.");
+        }
+    }
+    Some(docker)
 }
 
 /// Force-removes, on drop, every container whose name starts with one of

@@ -123,11 +123,7 @@ impl Problem {
 /// Loads the config named by `paths`, with `env` as the process environment
 /// and `cwd` as the folder whose `.env` is read.
 pub fn load(paths: &Paths, env: &Env, cwd: Option<&Path>) -> Result<Loaded, Error> {
-    let mut env = env.clone();
-    let mut warnings = Vec::new();
-    for dir in cwd.into_iter().chain([paths.state_dir.as_path()]) {
-        load_dotenv(&dir.join(".env"), &mut env, &mut warnings);
-    }
+    let (env, mut warnings) = effective_env(paths, env, cwd);
     let path = paths.config_path.clone();
     let text = match source::read(&path) {
         Ok(t) => Some(t),
@@ -151,11 +147,20 @@ pub fn load(paths: &Paths, env: &Env, cwd: Option<&Path>) -> Result<Loaded, Erro
 
 /// Validates a candidate value for the main config file (used before a
 /// write), resolving its includes relative to the file's folder.
-pub fn check_candidate(value: Value, paths: &Paths, env: &Env) -> Result<Loaded, Error> {
+pub fn check_candidate(value: Value, paths: &Paths, env: &Env, cwd: Option<&Path>) -> Result<Loaded, Error> {
+    let (env, _) = effective_env(paths, env, cwd);
+    build(value, Default::default(), paths, env)
+}
+
+/// The process environment plus `.env` in `cwd` and in the state folder,
+/// neither overriding what is set; bad `.env` lines become warnings.
+fn effective_env(paths: &Paths, env: &Env, cwd: Option<&Path>) -> (Env, Vec<Problem>) {
     let mut env = env.clone();
     let mut warnings = Vec::new();
-    load_dotenv(&paths.state_dir.join(".env"), &mut env, &mut warnings);
-    build(value, Default::default(), paths, env)
+    for dir in cwd.into_iter().chain([paths.state_dir.as_path()]) {
+        load_dotenv(&dir.join(".env"), &mut env, &mut warnings);
+    }
+    (env, warnings)
 }
 
 fn build(value: Value, locations: source::Locations, paths: &Paths, mut env: Env) -> Result<Loaded, Error> {
@@ -163,7 +168,9 @@ fn build(value: Value, locations: source::Locations, paths: &Paths, mut env: Env
     let mut sources = vec![Source { file: path.clone(), prefix: String::new(), locations }];
     let raw = include::resolve(value, &path, &mut sources).map_err(|e| include_error(&path, e))?;
 
-    env::add_missing(&mut env, env_block_vars(&raw));
+    // Block variables that need no substitution are visible to `${VAR}`;
+    // the others are added once substituted, after the typed read.
+    env::add_missing(&mut env, env_block_vars(&raw).into_iter().filter(|(_, v)| !v.contains("${")));
     let mut value = raw.clone();
     let mut missing = Vec::new();
     env::substitute(&mut value, &env, "", &mut missing);

@@ -903,6 +903,17 @@ fn read_env_block(mut o: Obj<'_>, cx: &mut Cx) -> BTreeMap<String, String> {
     vars
 }
 
+/// A config read from a JSON value with home `/h`, for unit tests of the
+/// modules that take a `Config`; panics on any problem.
+#[cfg(test)]
+pub(crate) fn from_json_for_tests(json: Value) -> Config {
+    let paths = Paths { home: "/h".into(), state_dir: "/h/.openclaw".into(), config_path: "/h/.openclaw/openclaw.json".into() };
+    let mut cx = Cx::default();
+    let config = read(&mut cx, &json, &paths);
+    assert!(cx.issues.is_empty(), "{:?}", cx.issues);
+    config
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -342,15 +342,7 @@ mod tests {
     }
 
     fn config(json: serde_json::Value) -> Config {
-        let paths = crate::paths::Paths {
-            home: "/h".into(),
-            state_dir: "/h/.openclaw".into(),
-            config_path: "/h/.openclaw/openclaw.json".into(),
-        };
-        let mut cx = crate::config::reader::Cx::default();
-        let config = crate::config::model::read(&mut cx, &json, &paths);
-        assert!(cx.issues.is_empty(), "{:?}", cx.issues);
-        config
+        crate::config::model::from_json_for_tests(json)
     }
 
     #[test]
