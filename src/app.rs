@@ -12,7 +12,7 @@ use crate::config::{self, edit};
 use crate::docker::Docker;
 use crate::paths::{Env, Paths};
 use crate::sandbox::cli as sandbox_cli;
-use crate::{doctor, fsutil};
+use crate::{companion, doctor, gateway};
 
 /// Exit code for runtime failures and invalid config (upstream uses 1 for both).
 pub const FAILURE: u8 = 1;
@@ -37,6 +37,17 @@ pub fn run(args: Args, env: Env) -> ExitCode {
         Command::Config(cmd) => run_config(cmd, &paths, &env, cwd.as_deref()),
         Command::Doctor { json, fix } => doctor::run(&paths, &env, cwd.as_deref(), json, fix),
         Command::Sandbox(cmd) => run_sandbox(cmd, &paths, &env, cwd.as_deref()),
+        Command::Gateway(opts) => match gateway::run(opts, paths, env, cwd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(FAILURE)
+            }
+        },
+        Command::Health { conn, verbose } => companion::health(&paths, &env, cwd.as_deref(), &conn, verbose),
+        Command::Status { conn } => companion::status(&paths, &env, cwd.as_deref(), &conn),
+        Command::Dashboard { no_open } => companion::dashboard(&paths, &env, cwd.as_deref(), no_open),
+        Command::Devices { conn, cmd } => companion::devices(&paths, &env, cwd.as_deref(), &conn, &cmd),
     }
 }
 
@@ -180,51 +191,15 @@ pub fn print_warnings(l: &config::Loaded) {
 /// Reads the main config file as written (no includes, no substitution),
 /// applies `change`, validates the result, keeps a `.bak` and writes atomically.
 fn modify(paths: &Paths, env: &Env, cwd: Option<&Path>, change: impl FnOnce(&mut Value) -> Result<String, edit::Error>) -> ExitCode {
-    let file = &paths.config_path;
-    let _lock = match fsutil::Lock::exclusive(file) {
-        Ok(l) => l,
-        Err(e) => return fail(&e),
-    };
-    let old_text = match config::source::read(file) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => return fail(&config::Error::Unreadable { path: file.clone(), err }),
-    };
-    let mut root = match &old_text {
-        Some(t) => match config::source::parse(t) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!(
-                    "Cannot change {}: it is not valid JSON5 ({}, {}). Fix the file by hand first; it was not changed.",
-                    file.display(),
-                    e.message,
-                    e.pos
-                );
-                return ExitCode::from(FAILURE);
-            }
-        },
-        None => json!({}),
-    };
-    let message = match change(&mut root) {
-        Ok(m) => m,
-        Err(e) => return fail(&e),
-    };
-    if let Err(e) = config::check_candidate(root.clone(), paths, env, cwd) {
-        eprintln!("{e}");
-        eprintln!("Nothing was written.");
-        return ExitCode::from(FAILURE);
-    }
-    let mut text = serde_json::to_string_pretty(&root).unwrap_or_default();
-    text.push('\n');
-    if let Some(old) = &old_text {
-        let bak = file.with_file_name(format!("{}.bak", file.file_name().unwrap_or_default().to_string_lossy()));
-        if let Err(e) = fsutil::write_atomic(&bak, old.as_bytes()) {
-            return fail(&e);
+    match config::write::update(paths, env, cwd, change) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
         }
+        Err(e @ (config::write::Error::NotJson5 { .. } | config::write::Error::Invalid(_))) => {
+            eprintln!("{e}");
+            ExitCode::from(FAILURE)
+        }
+        Err(e) => fail(&e),
     }
-    if let Err(e) = fsutil::write_atomic(file, text.as_bytes()) {
-        return fail(&e);
-    }
-    println!("{message}");
-    ExitCode::SUCCESS
 }

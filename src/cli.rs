@@ -24,6 +24,32 @@ pub enum Command {
     Config(ConfigCommand),
     Doctor { json: bool, fix: bool },
     Sandbox(SandboxCommand),
+    Gateway(crate::gateway::startup::Opts),
+    /// `health`, `status`, `devices …`: one connection to the running gateway.
+    Health { conn: Remote, verbose: bool },
+    Status { conn: Remote },
+    Dashboard { no_open: bool },
+    Devices { conn: Remote, cmd: DevicesCommand },
+}
+
+/// How a companion command reaches the gateway.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Remote {
+    pub url: Option<String>,
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DevicesCommand {
+    List,
+    Approve { request_id: Option<String>, latest: bool },
+    Reject { request_id: String },
+    Remove { device_id: String },
+    Rotate { device_id: String, role: String, scopes: Vec<String> },
+    Revoke { device_id: String, role: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +86,11 @@ Usage: openclaw [--profile <name>] <command> [options]
 Commands:
   config     Read, change and validate openclaw.json
   doctor     Check the config, state folder and Docker, and say how to fix problems
+  gateway    Run the gateway (HTTP, WebSocket and the Control UI on port 18789)
+  health     Ask the running gateway for its health
+  status     Summarize the running gateway, agents and sessions
+  dashboard  Print the Control UI URL (with the token) and open it
+  devices    List, approve and reject device pairing requests; rotate device tokens
   sandbox    List, recreate and explain agent sandbox containers
 
 Global options:
@@ -70,6 +101,8 @@ Global options:
 Environment:
   OPENCLAW_STATE_DIR    State folder (default ~/.openclaw)
   OPENCLAW_CONFIG_PATH  Config file (default <state>/openclaw.json)
+  OPENCLAW_GATEWAY_PORT, OPENCLAW_GATEWAY_TOKEN, OPENCLAW_GATEWAY_PASSWORD
+                        Gateway port and credentials (flags win, then these, then the config)
   DOCKER_HOST           Docker Engine socket (default unix:///var/run/docker.sock)
   RUST_LOG              Log filter (e.g. debug, openclaw=trace)
 ";
@@ -119,6 +152,72 @@ Usage: openclaw sandbox <list|recreate|explain|exec> [options]
 Works without a running gateway: it talks to the Docker Engine and the registry directly.
 ";
 
+const GATEWAY_HELP: &str = "\
+Usage: openclaw gateway [run] [options]
+
+Serves the gateway: WebSocket RPC, the Control UI and /healthz on one port. Stops cleanly
+on SIGTERM or SIGINT; reloads openclaw.json when it changes.
+
+  --port <port>            Port (default: OPENCLAW_GATEWAY_PORT, gateway.port, 18789)
+  --bind <mode>            loopback | lan | tailnet | auto | custom (default gateway.bind,
+                           else loopback; anything but loopback needs a token or password)
+  --token <token>          Shared token (also OPENCLAW_GATEWAY_TOKEN, gateway.auth.token)
+  --password <password>    Shared password (also OPENCLAW_GATEWAY_PASSWORD)
+  --auth <mode>            token | password
+  --allow-unconfigured     Start without gateway.mode=local in the config
+  --verbose                Debug logging (RUST_LOG overrides)
+
+With no token anywhere and a loopback bind, a token is generated, saved as
+gateway.auth.token and printed once with the dashboard URL.
+";
+
+const REMOTE_OPTIONS: &str = "\
+  --url <ws://host:port>   Gateway URL (default ws://127.0.0.1:<port>, or gateway.remote.url
+                           when gateway.mode is remote); needs --token or --password
+  --token <token>          Gateway token (default OPENCLAW_GATEWAY_TOKEN, then the config)
+  --password <password>    Gateway password
+  --timeout <ms>           Give up after this long (default 10000)
+  --json                   Print JSON
+";
+
+const HEALTH_HELP: &str = "\
+Usage: openclaw health [--json] [--timeout <ms>] [--token <t>] [--url <url>] [--verbose]
+
+Asks the running gateway for its health. Exit code 0 when the gateway answered, 1 when it
+is unreachable, refuses the credentials or does not answer in time.
+
+  --verbose, --debug       Also print how the gateway was reached
+";
+
+const STATUS_HELP: &str = "\
+Usage: openclaw status [--json] [--timeout <ms>] [--token <t>] [--url <url>]
+
+Summarizes the gateway (reachable or not), agents, sandbox modes and session stores.
+";
+
+const DASHBOARD_HELP: &str = "\
+Usage: openclaw dashboard [--no-open]
+
+Prints the Control UI URL with the gateway token in the URL fragment (#token=…, which the
+browser never sends to a server) and opens it in a browser.
+
+  --no-open    Only print the URL
+";
+
+const DEVICES_HELP: &str = "\
+Usage: openclaw devices <command> [options]
+
+  list                                   Pending pairing requests and paired devices
+  approve [<requestId>] [--latest]       Approve a request (no id: the most recent one)
+  reject <requestId>                     Reject a request
+  remove <deviceId>                      Forget a paired device and close its connections
+  rotate --device <id> --role <role> [--scope <scope>]...
+                                         Issue a new device token (printed as JSON)
+  revoke --device <id> --role <role>     Revoke a device token
+
+Options for every command:
+";
+
 /// Parses the process's arguments.
 pub fn parse() -> Result<Args, lexopt::Error> {
     parse_from(std::env::args_os())
@@ -146,6 +245,11 @@ where
                     "config" => parse_config(&mut p)?,
                     "doctor" => parse_doctor(&mut p)?,
                     "sandbox" => parse_sandbox(&mut p)?,
+                    "gateway" => parse_gateway(&mut p)?,
+                    "health" => parse_health(&mut p)?,
+                    "status" => parse_status(&mut p)?,
+                    "dashboard" => parse_dashboard(&mut p)?,
+                    "devices" => parse_devices(&mut p)?,
                     "help" => Command::Help(HELP),
                     other => return Err(format!("unknown command '{other}' (see 'openclaw --help')").into()),
                 };
@@ -256,6 +360,134 @@ fn parse_sandbox(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
     Ok(Command::Sandbox(cmd))
 }
 
+fn parse_gateway(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut o = crate::gateway::startup::Opts::default();
+    let mut seen_run = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(GATEWAY_HELP)),
+            Long("port") => o.port = Some(p.value()?.string()?),
+            Long("bind") => o.bind = Some(p.value()?.string()?),
+            Long("token") => o.token = Some(p.value()?.string()?),
+            Long("password") => o.password = Some(p.value()?.string()?),
+            Long("auth") => o.auth = Some(p.value()?.string()?),
+            Long("allow-unconfigured") => o.allow_unconfigured = true,
+            Long("verbose") => o.verbose = true,
+            Value(v) if !seen_run && v == "run" => seen_run = true,
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Gateway(o))
+}
+
+const REMOTE_FLAGS: &[&str] = &["url", "token", "password", "timeout", "json"];
+
+/// Sets the remote-connection option `name` (one of [`REMOTE_FLAGS`]).
+fn remote_arg(p: &mut lexopt::Parser, name: &str, r: &mut Remote) -> Result<(), lexopt::Error> {
+    match name {
+        "url" => r.url = Some(p.value()?.string()?),
+        "token" => r.token = Some(p.value()?.string()?),
+        "password" => r.password = Some(p.value()?.string()?),
+        "timeout" => r.timeout_ms = Some(p.value()?.parse()?),
+        _ => r.json = true,
+    }
+    Ok(())
+}
+
+fn parse_health(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut conn = Remote::default();
+    let mut verbose = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(help_with_remote(HEALTH_HELP))),
+            Long("verbose") | Long("debug") => verbose = true,
+            Long(name) if REMOTE_FLAGS.contains(&name) => {
+                let name = name.to_string();
+                remote_arg(p, &name, &mut conn)?;
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Health { conn, verbose })
+}
+
+fn parse_status(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut conn = Remote::default();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(help_with_remote(STATUS_HELP))),
+            Long(name) if REMOTE_FLAGS.contains(&name) => {
+                let name = name.to_string();
+                remote_arg(p, &name, &mut conn)?;
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Status { conn })
+}
+
+fn parse_dashboard(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut no_open = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(DASHBOARD_HELP)),
+            Long("no-open") => no_open = true,
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Dashboard { no_open })
+}
+
+fn parse_devices(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut conn = Remote::default();
+    let mut positional: Vec<String> = Vec::new();
+    let (mut latest, mut device, mut role, mut scopes) = (false, None, None, Vec::new());
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(help_with_remote(DEVICES_HELP))),
+            Long("latest") => latest = true,
+            Long("device") => device = Some(p.value()?.string()?),
+            Long("role") => role = Some(p.value()?.string()?),
+            Long("scope") => scopes.push(p.value()?.string()?),
+            Long(name) if REMOTE_FLAGS.contains(&name) => {
+                let name = name.to_string();
+                remote_arg(p, &name, &mut conn)?;
+            }
+            Value(v) => positional.push(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let mut rest = positional.into_iter();
+    let sub = rest.next().unwrap_or_else(|| "list".to_string());
+    let arg1 = rest.next();
+    if let Some(extra) = rest.next() {
+        return Err(format!("devices {sub}: unexpected argument '{extra}'").into());
+    }
+    let need = |v: Option<String>, what: &str| v.ok_or_else(|| lexopt::Error::from(format!("devices {sub}: missing {what}")));
+    let cmd = match sub.as_str() {
+        "list" => DevicesCommand::List,
+        "approve" => DevicesCommand::Approve { request_id: arg1.clone(), latest },
+        "reject" => DevicesCommand::Reject { request_id: need(arg1.clone(), "<requestId>")? },
+        "remove" => DevicesCommand::Remove { device_id: need(arg1.clone().or(device.clone()), "<deviceId>")? },
+        "rotate" => DevicesCommand::Rotate { device_id: need(device.clone(), "--device <id>")?, role: need(role.clone(), "--role <role>")?, scopes: scopes.clone() },
+        "revoke" => DevicesCommand::Revoke { device_id: need(device.clone(), "--device <id>")?, role: need(role.clone(), "--role <role>")? },
+        other => return Err(format!("unknown devices command '{other}': use list, approve, reject, remove, rotate or revoke").into()),
+    };
+    if latest && !matches!(cmd, DevicesCommand::Approve { request_id: None, .. }) {
+        return Err("--latest goes with 'devices approve' and no request id".into());
+    }
+    if arg1.is_some() && matches!(cmd, DevicesCommand::List | DevicesCommand::Rotate { .. } | DevicesCommand::Revoke { .. }) {
+        return Err(format!("devices {sub}: unexpected argument").into());
+    }
+    Ok(Command::Devices { conn, cmd })
+}
+
+/// A command's help followed by the shared connection options.
+fn help_with_remote(text: &'static str) -> &'static str {
+    // Leaked once per --help invocation: a process that prints help exits.
+    Box::leak(format!("{text}{}{REMOTE_OPTIONS}", if text.ends_with(":\n") { "" } else { "\nOptions:\n" }).into_boxed_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +558,32 @@ mod tests {
         assert!(parse(&["sandbox", "exec"]).unwrap_err().contains("missing the command"));
         assert!(parse(&["sandbox", "exec", "--session", "a", "--agent", "b", "--", "id"]).unwrap_err().contains("not both"));
         assert!(parse(&["sandbox", "list", "--timeout", "3"]).is_err());
+    }
+
+    #[test]
+    fn gateway_and_companions() {
+        let Command::Gateway(o) = parse(&["gateway", "run", "--port", "19000", "--bind", "lan", "--token", "t", "--allow-unconfigured"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!((o.port.as_deref(), o.bind.as_deref(), o.token.as_deref(), o.allow_unconfigured), (Some("19000"), Some("lan"), Some("t"), true));
+        assert!(parse(&["gateway", "--frob"]).is_err());
+        assert_eq!(
+            parse(&["health", "--json", "--timeout", "500", "--token", "x"]).unwrap().command,
+            Command::Health { conn: Remote { token: Some("x".into()), timeout_ms: Some(500), json: true, ..Remote::default() }, verbose: false }
+        );
+        assert_eq!(parse(&["dashboard", "--no-open"]).unwrap().command, Command::Dashboard { no_open: true });
+        assert_eq!(
+            parse(&["devices", "approve", "--latest"]).unwrap().command,
+            Command::Devices { conn: Remote::default(), cmd: DevicesCommand::Approve { request_id: None, latest: true } }
+        );
+        assert!(matches!(parse(&["devices"]).unwrap().command, Command::Devices { cmd: DevicesCommand::List, .. }));
+        assert!(matches!(
+            parse(&["devices", "rotate", "--device", "d", "--role", "operator", "--scope", "operator.read"]).unwrap().command,
+            Command::Devices { cmd: DevicesCommand::Rotate { scopes, .. }, .. } if scopes == ["operator.read"]
+        ));
+        assert!(parse(&["devices", "reject"]).unwrap_err().contains("missing <requestId>"));
+        assert!(parse(&["devices", "approve", "abc", "--latest"]).is_err());
+        assert!(parse(&["health", "--timeout", "soon"]).is_err());
     }
 
     #[test]

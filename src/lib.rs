@@ -26,7 +26,7 @@
 //! logged at any level: values that may hold one are printed through
 //! [`config::Redacted`], and HTTP headers are logged from an allow-list.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod app;
@@ -39,6 +39,9 @@ pub mod docker;
 pub mod sandbox;
 pub mod prune;
 pub mod crypto;
+pub mod gateway;
+pub mod sys;
+pub mod companion;
 
 /// The crate version and the git commit it was built from.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -10,6 +10,14 @@ fn main() -> ExitCode {
             return ExitCode::from(app::USAGE);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // The gateway logs its events (info); other commands only problems.
+    let default_filter = match &args.command {
+        cli::Command::Gateway(o) if o.verbose => "openclaw=debug,warn",
+        cli::Command::Gateway(_) => "openclaw=info,warn",
+        _ => "warn",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter))
+        .target(env_logger::Target::Pipe(Box::new(openclaw::gateway::logbuf::Tee)))
+        .init();
     app::run(args, paths::process_env())
 }

@@ -17,6 +17,7 @@ pub mod model;
 pub mod reader;
 pub mod sandbox;
 pub mod source;
+pub mod write;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -150,6 +151,18 @@ pub fn load(paths: &Paths, env: &Env, cwd: Option<&Path>) -> Result<Loaded, Erro
 pub fn check_candidate(value: Value, paths: &Paths, env: &Env, cwd: Option<&Path>) -> Result<Loaded, Error> {
     let (env, _) = effective_env(paths, env, cwd);
     build(value, Default::default(), paths, env)
+}
+
+/// Validates candidate file text for the main config file (the Control UI's
+/// raw editor): syntax errors and every other problem carry the line and
+/// column in `text`.
+pub fn check_text(text: &str, paths: &Paths, env: &Env, cwd: Option<&Path>) -> Result<Loaded, Error> {
+    let (env, _) = effective_env(paths, env, cwd);
+    let path = &paths.config_path;
+    let value = source::parse(text).map_err(|e| syntax_error(path, path, e))?;
+    let mut loaded = build(value, source::scan(text), paths, env)?;
+    loaded.exists = true;
+    Ok(loaded)
 }
 
 /// The process environment plus `.env` in `cwd` and in the state folder,
