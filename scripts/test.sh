@@ -7,8 +7,10 @@
 #    scripts/ensure-docker.sh. Fails loudly when either cannot be had. Then the
 #    sandbox image openclaw-sandbox:bookworm-slim (scripts/sandbox-setup.sh),
 #    rebuilt when Dockerfile.sandbox changes.
-# 2. cargo test for the library, the binary and tests/ (one integration crate).
-# 3. No container, network or image created by the tests may be left behind.
+# 2. Chromium and playwright-core for the Control UI tests
+#    (scripts/ensure-browser.sh); fails loudly when they cannot be had.
+# 3. cargo test for the library, the binary and tests/ (one integration crate).
+# 4. No container, network or image created by the tests may be left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,9 @@ if [ "$want" != "$have" ]; then
   echo "test.sh: building openclaw-sandbox:bookworm-slim" >&2
   bash scripts/sandbox-setup.sh >&2 || { echo "test.sh: building the sandbox image failed" >&2; exit 1; }
 fi
+
+bash scripts/ensure-browser.sh
+unset OPENCLAW_SKIP_UI_TESTS
 
 SOCK=${DOCKER_HOST:-unix:///var/run/docker.sock}
 SOCK=${SOCK#unix://}

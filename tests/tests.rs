@@ -10,3 +10,4 @@ mod sandbox;
 mod sandbox_exec;
 mod sandbox_cli;
 mod prune;
+mod ui_browser;

@@ -99,7 +99,7 @@ fn handle(gw: &Arc<Gateway>, stream: TcpStream, peer: SocketAddr) {
             Ok(()) => route(gw, &head),
             Err(r) => r,
         };
-        if !head.keep_alive() || gw.shutting_down.load(Ordering::SeqCst) {
+        if !head.keep_alive() || head.minor == 0 || gw.shutting_down.load(Ordering::SeqCst) {
             resp.close = true;
         }
         if !resp.close && !conn.discard_body(&head, &limits) {

@@ -1,0 +1,179 @@
+//! Gateway figures for `scripts/bench-gateway.sh` (a benchmark, not a test):
+//! start-up to the first `200` on `/healthz`, resident memory idle and after
+//! 1,000 health RPCs, and WebSocket RPC round trips with 50 concurrent
+//! clients. Usage: bench_gateway <openclaw binary> <state dir> <port>.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use openclaw::gateway::ws::{self, Decoder, Message, Role};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "bench0123456789abcdef0123456789abcdef";
+
+fn start(bin: &str, state: &str, port: u16) -> Child {
+    Command::new(bin)
+        .args(["gateway", "--allow-unconfigured", "--port", &port.to_string(), "--token", TOKEN])
+        .env("OPENCLAW_STATE_DIR", state)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the gateway")
+}
+
+fn stop(mut c: Child) {
+    let _ = Command::new("kill").arg(c.id().to_string()).status();
+    let _ = c.wait();
+}
+
+fn healthz(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.1 200")
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+struct Ws {
+    s: TcpStream,
+    dec: Decoder,
+    next: u64,
+}
+
+impl Ws {
+    fn connect(port: u16) -> Ws {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_nodelay(true).unwrap();
+        let (key, req) = ws::client_request(&format!("127.0.0.1:{port}"), "/", &[]).unwrap();
+        s.write_all(&req).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let end = loop {
+            if let Some(n) = ws::head_len(&buf) {
+                break n;
+            }
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed during upgrade");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        ws::check_response(&buf[..end], &key).unwrap();
+        let mut dec = Decoder::new(Role::Client, ws::Limits { max_frame: 1 << 24, max_message: 1 << 24 });
+        dec.feed(&buf[end..]);
+        let mut w = Ws { s, dec, next: 1 };
+        let _challenge = w.read();
+        let hello = w.call("connect", json!({
+            "minProtocol": 3, "maxProtocol": 3,
+            "client": {"id": "bench", "version": "1", "platform": "linux", "mode": "cli"},
+            "role": "operator", "scopes": ["operator.read"], "auth": {"token": TOKEN},
+        }));
+        assert_eq!(hello["type"], "hello-ok", "{hello}");
+        w
+    }
+
+    fn read(&mut self) -> Value {
+        let mut chunk = [0u8; 16384];
+        loop {
+            if let Some(m) = self.dec.next_message().expect("frame") {
+                match m {
+                    Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+                    Message::Close(c) => panic!("closed: {c:?}"),
+                    _ => continue,
+                }
+            }
+            let n = self.s.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed");
+            self.dec.feed(&chunk[..n]);
+        }
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next.to_string();
+        self.next += 1;
+        let frame = json!({"type": "req", "id": id, "method": method, "params": params}).to_string();
+        self.s.write_all(&ws::encode_message(Role::Client, &Message::Text(frame))).unwrap();
+        loop {
+            let v = self.read();
+            if v["type"] == "res" && v["id"] == id.as_str() {
+                assert_eq!(v["ok"], true, "{v}");
+                return v["payload"].clone();
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (bin, state, port) = (&args[1], &args[2], args[3].parse::<u16>().unwrap());
+    let idle_secs: u64 = std::env::var("BENCH_IDLE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+
+    // Start-up: spawn to the first 200 on /healthz, median of 15.
+    let mut starts = Vec::new();
+    for _ in 0..15 {
+        let t = Instant::now();
+        let c = start(bin, state, port);
+        while !healthz(port) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        starts.push(t.elapsed().as_secs_f64() * 1000.0);
+        stop(c);
+    }
+    starts.sort_by(f64::total_cmp);
+    println!("start to first 200 on /healthz   median {:7.2} ms   (min {:.2}, max {:.2})", percentile(&starts, 0.5), starts[0], starts[starts.len() - 1]);
+
+    let mut child = start(bin, state, port);
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let pid = child.id();
+    println!("RSS right after start              {:7.2} MiB", rss_kib(pid) as f64 / 1024.0);
+    std::thread::sleep(Duration::from_secs(idle_secs));
+    println!("RSS after {idle_secs:>3} s idle               {:7.2} MiB", rss_kib(pid) as f64 / 1024.0);
+
+    let mut w = Ws::connect(port);
+    let t = Instant::now();
+    for _ in 0..1000 {
+        w.call("health", json!({}));
+    }
+    let one = t.elapsed();
+    println!("1,000 health RPCs on one socket    {:7.2} ms total ({:.1} µs each)", one.as_secs_f64() * 1000.0, one.as_secs_f64() * 1e6 / 1000.0);
+    println!("RSS after 1,000 health RPCs        {:7.2} MiB", rss_kib(pid) as f64 / 1024.0);
+    drop(w);
+
+    // 50 concurrent clients, 200 RPCs each.
+    let clients = 50;
+    let per = 200;
+    let barrier = Arc::new(Barrier::new(clients));
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let b = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let mut w = Ws::connect(port);
+                b.wait();
+                let mut lat = Vec::with_capacity(per);
+                for _ in 0..per {
+                    let t = Instant::now();
+                    w.call("health", json!({}));
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all: Vec<f64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    all.sort_by(f64::total_cmp);
+    println!("WS health RPC, 50 clients x 200    p50 {:6.3} ms   p99 {:6.3} ms   max {:6.3} ms", percentile(&all, 0.5), percentile(&all, 0.99), all[all.len() - 1]);
+    println!("RSS with 50 clients served         {:7.2} MiB", rss_kib(pid) as f64 / 1024.0);
+    stop(child);
+}
