@@ -150,7 +150,7 @@ impl Netns {
         let net = 16 + (id % 200);
         let host_ip = format!("10.213.{net}.1");
         let ns_ip = format!("10.213.{net}.2");
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
         let run = |args: &[&str]| {
             let out = Command::new("ip").args(args).output().expect("ip (iproute2) is needed");
             assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -211,10 +211,15 @@ fn ui_from_another_host_waits_for_pairing_until_approved() {
         panic!("the browser never showed the pairing command; last: {last}");
     };
     // The gateway holds it at pairing: the request is pending, from the namespace's address.
-    let list = h.run(&["devices", "list", "--json"]);
+    let cli = |args: &[&str]| crate::util::output({
+        let mut c = h.command(args);
+        c.env("OPENCLAW_GATEWAY_PORT", gw.port.to_string());
+        c
+    });
+    let list = cli(&["devices", "list", "--json"]);
     assert_eq!(list.code, 0, "{}", list.all());
     assert!(list.stdout.contains(&request_id), "{}", list.stdout);
-    let approve = h.run(&["devices", "approve", &request_id]);
+    let approve = cli(&["devices", "approve", &request_id]);
     assert_eq!(approve.code, 0, "{}", approve.all());
     let mut result = Value::Null;
     for line in lines {
