@@ -210,6 +210,9 @@ fn ui_from_another_host_waits_for_pairing_until_approved() {
         let _ = child.kill();
         panic!("the browser never showed the pairing command; last: {last}");
     };
+    // A person takes a while to type the command; the browser keeps retrying
+    // meanwhile, and the request id it showed must stay valid.
+    std::thread::sleep(Duration::from_secs(7));
     // The gateway holds it at pairing: the request is pending, from the namespace's address.
     let cli = |args: &[&str]| crate::util::output({
         let mut c = h.command(args);

@@ -287,6 +287,7 @@ function loadHealth() {
       ['Agents', agents.length], ['Sessions', sessions],
       ['Health', health.ok === false ? 'problems' : 'ok'],
     ]);
+    $('agents-table').parentElement.hidden = !agents.length;
     $('agents-table').tBodies[0].replaceChildren(...agents.map((a) => el('tr', null,
       el('td', { text: a.agentId || a.id || a.name || '?' }),
       el('td', { text: a.isDefault || a.default ? 'yes' : '' }),
@@ -322,7 +323,7 @@ function loadDevices() {
     $('pending-table').tBodies[0].replaceChildren(...pending.map((p) => el('tr', { 'data-request-id': p.requestId },
       el('td', { title: p.deviceId }, el('code', { text: short(p.deviceId) }), p.displayName ? ' ' + p.displayName : ''),
       el('td', { text: [p.clientId, p.clientMode && `(${p.clientMode})`, p.platform].filter(Boolean).join(' ') }),
-      el('td', { text: [p.role || list(p.roles), list(p.scopes)].filter(Boolean).join(': ') }),
+      el('td', { class: 'wrap', title: list(p.scopes), text: [p.role || list(p.roles), list((p.scopes || []).map((x) => String(x).replace(/^operator\./, '')))].filter(Boolean).join(': ') }),
       el('td', { text: p.remoteIp || '–' }),
       el('td', { text: p.ts ? dur(now - p.ts) : '–' }),
       el('td', { class: 'actions' },

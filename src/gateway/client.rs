@@ -185,10 +185,7 @@ impl Client {
         let frame = json!({"type": "req", "id": id, "method": method, "params": params}).to_string();
         self.stream.write_all(&ws::encode_message(Role::Client, &Message::Text(frame))).map_err(|err| Error::Unreachable { url: self.url.clone(), err })?;
         loop {
-            let v = match self.next_json() {
-                Ok(v) => v,
-                Err(e) => return Err(e),
-            };
+            let v = self.next_json()?;
             if v["type"] != "res" || v["id"] != id.as_str() {
                 continue; // an event
             }
@@ -198,10 +195,10 @@ impl Client {
             let err = v["error"].clone();
             // A refused handshake is followed by the close frame: report
             // that (code and reason), keeping the response's details.
-            if method == "connect" {
-                if let Err(Error::Closed { code, reason, .. }) = self.next_json() {
-                    return Err(Error::Closed { code, reason, error: Some(err) });
-                }
+            if method == "connect"
+                && let Err(Error::Closed { code, reason, .. }) = self.next_json()
+            {
+                return Err(Error::Closed { code, reason, error: Some(err) });
             }
             return Err(Error::Rpc {
                 code: err["code"].as_str().unwrap_or("").to_string(),

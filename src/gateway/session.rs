@@ -406,7 +406,18 @@ fn pair(gw: &Gateway, p: &ConnectParams, dev: &DeviceParam, origin: &Origin) -> 
         scopes: p.scopes.clone(),
         remote_ip: Some(origin.ip.to_string()),
     };
-    let (pending, superseded) = gw.devices.request(&info, origin.local_direct, now).map_err(store_err)?;
+    // The same device asking again for the same role and scopes keeps its
+    // pending request (a browser retries every few seconds while a person
+    // types the approve command); anything else supersedes it.
+    let (pending_list, _) = gw.devices.list(now).map_err(store_err)?;
+    let same = pending_list.into_iter().find(|q| {
+        q.device_id == dev.id && q.role.as_deref().unwrap_or("operator") == p.role && sorted(q.scopes.clone().unwrap_or_default()) == sorted(p.scopes.clone())
+    });
+    let fresh = same.is_none() || origin.local_direct;
+    let (pending, superseded) = match same {
+        Some(q) if !origin.local_direct => (q, Vec::new()),
+        _ => gw.devices.request(&info, origin.local_direct, now).map_err(store_err)?,
+    };
     for old in superseded {
         gw.broadcast("device.pair.resolved", json!({"requestId": old.request_id, "deviceId": old.device_id, "decision": "superseded", "ts": now}), |p| p.has_scope("operator.pairing"));
     }
@@ -417,11 +428,19 @@ fn pair(gw: &Gateway, p: &ConnectParams, dev: &DeviceParam, origin: &Origin) -> 
         return Ok((token, now));
     }
     log::info!("device {} from {} needs approval: openclaw devices approve {}", short(&dev.id), origin.ip, pending.request_id);
-    gw.broadcast("device.pair.requested", serde_json::to_value(&pending).unwrap_or(Value::Null), |p| p.has_scope("operator.pairing"));
+    if fresh {
+        gw.broadcast("device.pair.requested", serde_json::to_value(&pending).unwrap_or(Value::Null), |p| p.has_scope("operator.pairing"));
+    }
     Err(Refusal {
         error: RpcError::new("NOT_PAIRED", "pairing required").details(json!({"requestId": pending.request_id, "code": "PAIRING_REQUIRED", "reason": if paired.is_some() { "scope-upgrade" } else { "not-paired" }})),
         code: 1008,
     })
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
 }
 
 pub fn short(id: &str) -> &str {

@@ -9,7 +9,10 @@
 //   pairing-pending  open <url>#token=T, expect "disconnected (1008): pairing required" and the approve
 //                    command; prints {"event":"pending","requestId":…} at once (again if the id changes),
 //                    then waits up to --wait-ms (60000) for "connected" and prints the final line
-//   sandboxes        connect, open Sandboxes, expect a row data-container=--expect-container
+//   approve-pending  connect (an already paired browser), open Devices, click Approve on the pending row
+//                    (--request-id ID, else the first) and expect it to go away
+//   sandboxes        connect, open Sandboxes, expect a row data-container=--expect-container;
+//                    with --recreate also click its Recreate button and expect the row to go away
 //   config-invalid   connect, open Config, save --bad-config (default `{ gateway: { port: "nope" } }`),
 //                    expect #config-errors to mention gateway.port (--expect-error to change)
 //   config-save      connect, open Config, save --good-config TEXT, expect "Saved" and the text back
@@ -59,7 +62,7 @@ const out = resolve(args.out || join(HERE, 'artifacts', scenario || 'none'));
 const token = typeof args.token === 'string' ? args.token : '';
 const [vw, vh] = String(args.viewport || '1280x900').split('x').map(Number);
 
-const scenarios = { 'token-fragment': tokenFragment, 'pairing-pending': pairingPending, sandboxes, 'config-invalid': configInvalid, 'config-save': configSave, sha256, layout, dev };
+const scenarios = { 'token-fragment': tokenFragment, 'pairing-pending': pairingPending, sandboxes, 'approve-pending': approvePending, 'config-invalid': configInvalid, 'config-save': configSave, sha256, layout, dev };
 if (!scenarios[scenario] || (!args.url && !args.serve) || args.help) {
   process.stderr.write(`usage: node ui.test.mjs <${Object.keys(scenarios).join('|')}> --url URL [--token T] [--out DIR] [--serve UIDIR]\n`);
   process.exit(2);
@@ -195,6 +198,23 @@ async function pairingPending() {
   return { event: 'connected', requestId, requestIds: ids, deviceToken };
 }
 
+async function approvePending() {
+  const id = typeof args['request-id'] === 'string' ? args['request-id'] : '';
+  await connectOrFail();
+  await openPage('devices');
+  const sel = id ? `#pending-table tr[data-request-id="${id}"]` : '#pending-table tbody tr[data-request-id]';
+  try { await page.waitForSelector(sel); } catch { throw new Fail(`no pending request row ${id || ''} on the Devices page`); }
+  const requestId = await page.$eval(sel, (tr) => tr.dataset.requestId);
+  await shot('devices-pending');
+  await page.click(`#pending-table tr[data-request-id="${requestId}"] button[data-action="approve"]`);
+  try { await page.waitForSelector(`#pending-table tr[data-request-id="${requestId}"]`, { state: 'detached' }); } catch { throw new Fail(`request ${requestId} still pending after Approve`); }
+  await settle();
+  await shot('devices-approved');
+  const errors = await errorToasts();
+  expect(!errors.length, `RPC errors shown: ${errors.join(' | ')}`);
+  return { approved: requestId };
+}
+
 async function sandboxes() {
   const name = args['expect-container'];
   expect(typeof name === 'string' && name, '--expect-container NAME is required');
@@ -205,8 +225,17 @@ async function sandboxes() {
   const rows = await page.$$eval('#sandboxes-table tbody tr', (trs) => trs.map((tr) => ({
     container: tr.dataset.container, cells: Array.from(tr.cells).slice(0, 7).map((c) => c.textContent) })));
   await shot('sandboxes');
+  let recreated = false;
+  if (args.recreate) {
+    await page.click(`${sel} button[data-action="recreate"]`);
+    try { await page.waitForSelector(sel, { state: 'detached', timeout: 60000 }); } catch { throw new Fail(`row ${name} still listed after Recreate`); }
+    await settle();
+    await shot('sandboxes-recreated');
+    recreated = true;
+  }
   const errors = await errorToasts();
-  return { rows, errors };
+  expect(!errors.length, `RPC errors shown: ${errors.join(' | ')}`);
+  return { rows, recreated };
 }
 
 async function configInvalid() {
