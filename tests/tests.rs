@@ -11,3 +11,4 @@ mod sandbox_exec;
 mod sandbox_cli;
 mod prune;
 mod ui_browser;
+mod gateway_net;

@@ -7,12 +7,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{Home, PrefixGuard};
+use crate::util::{GatewayProc as Gateway, Home, Netns, PrefixGuard};
 
 const TOKEN: &str = "ui0123456789abcdef0123456789abcdef0123";
 
@@ -34,39 +34,6 @@ fn browser_ready(test: &str) -> bool {
         "{test}: tests/ui/node_modules is missing; run scripts/ensure-browser.sh (npm ci in tests/ui)"
     );
     true
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A running `openclaw gateway`, stopped on drop.
-struct Gateway {
-    child: Child,
-    port: u16,
-}
-
-impl Gateway {
-    fn start(home: &Home, args: &[&str]) -> Gateway {
-        let port = free_port();
-        let mut cmd = home.command(&[&["gateway", "--port", &port.to_string()][..], args].concat());
-        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("start the gateway");
-        let mut first = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
-        assert!(first.starts_with("listening on ws://"), "gateway did not start: {first:?}");
-        // Drain stdout so the gateway never blocks on a full pipe.
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || for _ in BufReader::new(out).lines() {});
-        Gateway { child, port }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-    }
 }
 
 fn home(tag: &str, extra: &str) -> Home {
@@ -133,46 +100,6 @@ fn ui_sandboxes_page_lists_a_real_sandbox() {
     let gw = Gateway::start(&h, &[]);
     let url = format!("http://127.0.0.1:{}/", gw.port);
     scenario(node("sandboxes", &["--url", &url, "--token", TOKEN, "--expect-container", &sbx.name]));
-}
-
-/// A network namespace joined to the host by a veth pair: the host end has
-/// `host_ip`, the namespace end `ns_ip`. Removed on drop.
-struct Netns {
-    name: String,
-    host_ip: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let id = std::process::id() % 100_000;
-        let name = format!("ocui{id}");
-        let (a, b) = (format!("ocu{id}a"), format!("ocu{id}b"));
-        let net = 16 + (id % 200);
-        let host_ip = format!("10.213.{net}.1");
-        let ns_ip = format!("10.213.{net}.2");
-        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
-        let run = |args: &[&str]| {
-            let out = Command::new("ip").args(args).output().expect("ip (iproute2) is needed");
-            assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        run(&["netns", "add", &name]);
-        let ns = Netns { name: name.clone(), host_ip: host_ip.clone() };
-        run(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
-        run(&["link", "set", &b, "netns", &name]);
-        run(&["addr", "add", &format!("{host_ip}/30"), "dev", &a]);
-        run(&["link", "set", &a, "up"]);
-        run(&["netns", "exec", &name, "ip", "addr", "add", &format!("{ns_ip}/30"), "dev", &b]);
-        run(&["netns", "exec", &name, "ip", "link", "set", &b, "up"]);
-        run(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
-        ns
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Deleting the namespace deletes its veth end, and with it the pair.
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
-    }
 }
 
 #[test]

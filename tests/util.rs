@@ -2,6 +2,7 @@
 //! run the built `openclaw` binary with a clean, controlled environment.
 
 use std::path::{Path, PathBuf};
+use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -173,3 +174,82 @@ pub fn skip_docker_tests() -> bool {
     }
     false
 }
+
+/// A network namespace joined to the host by a veth pair: the host end has
+/// `host_ip`, the namespace end `ns_ip`. Removed on drop.
+pub struct Netns {
+    pub name: String,
+    pub host_ip: String,
+}
+
+impl Netns {
+    pub fn new() -> Netns {
+        // Unique per test process and per namespace in it.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let id = (std::process::id() % 10_000) * 10 + N.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 10;
+        let name = format!("ocui{id}");
+        let (a, b) = (format!("ocu{id}a"), format!("ocu{id}b"));
+        let net = 16 + (id % 200);
+        let host_ip = format!("10.213.{net}.1");
+        let ns_ip = format!("10.213.{net}.2");
+        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
+        let run = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("ip (iproute2) is needed");
+            assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&["netns", "add", &name]);
+        let ns = Netns { name: name.clone(), host_ip: host_ip.clone() };
+        run(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+        run(&["link", "set", &b, "netns", &name]);
+        run(&["addr", "add", &format!("{host_ip}/30"), "dev", &a]);
+        run(&["link", "set", &a, "up"]);
+        run(&["netns", "exec", &name, "ip", "addr", "add", &format!("{ns_ip}/30"), "dev", &b]);
+        run(&["netns", "exec", &name, "ip", "link", "set", &b, "up"]);
+        run(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth end, and with it the pair.
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `openclaw gateway`, stopped (SIGTERM) on drop.
+pub struct GatewayProc {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl GatewayProc {
+    /// Starts `openclaw gateway --port <free port> <args>` in `home` and
+    /// waits for its ready line.
+    pub fn start(home: &Home, args: &[&str]) -> GatewayProc {
+        let port = free_port();
+        let mut cmd = home.command(&[&["gateway", "--port", &port.to_string()][..], args].concat());
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("start the gateway");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
+        assert!(first.starts_with("listening on ws://"), "gateway did not start: {first:?}");
+        // Drain stdout so the gateway never blocks on a full pipe.
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || for _ in std::io::BufReader::new(out).lines() {});
+        GatewayProc { child, port }
+    }
+}
+
+impl Drop for GatewayProc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
