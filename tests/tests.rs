@@ -10,5 +10,6 @@ mod sandbox;
 mod sandbox_exec;
 mod sandbox_cli;
 mod prune;
+mod gateway;
 mod ui_browser;
 mod gateway_net;

@@ -323,10 +323,19 @@ impl Conn {
     /// `100 Continue` (it may or may not send the body). Call it only when
     /// [`Conn::read_body`] was not called for this head.
     pub fn discard_body(&mut self, head: &Head, limits: &Limits) -> bool {
+        self.drop_body(head, limits).unwrap_or(false)
+    }
+
+    /// [`Conn::discard_body`] with the reason: `Ok(true)` dropped,
+    /// `Ok(false)` left unread (the client waits for a `100 Continue`), `Err`
+    /// the error to answer with before closing (a declared length over the
+    /// cap is 413 before anything is read).
+    pub fn drop_body(&mut self, head: &Head, limits: &Limits) -> Result<bool, Error> {
         match head.body_kind() {
-            BodyKind::None | BodyKind::Length(0) => true,
-            _ if head.expects_continue() => false,
-            _ => self.body(head, limits, &mut None, false).is_ok(),
+            BodyKind::None | BodyKind::Length(0) => Ok(true),
+            BodyKind::Length(n) if n > limits.max_body as u64 => Err(Error::BodyTooLarge),
+            _ if head.expects_continue() => Ok(false),
+            _ => self.body(head, limits, &mut None, false).map(|()| true),
         }
     }
 
@@ -1042,6 +1051,7 @@ mod tests {
         let h = conn.read_head(&Limits::default()).unwrap();
         assert!(matches!(conn.read_body(&h, &Limits::default()), Err(Error::BodyTooLarge)));
         assert!(!conn.discard_body(&h, &Limits::default()));
+        assert!(matches!(conn.drop_body(&h, &Limits::default()), Err(Error::BodyTooLarge)));
         assert!(start.elapsed() < Duration::from_secs(2));
     }
 

@@ -80,6 +80,7 @@ fn handle(gw: &Arc<Gateway>, stream: TcpStream, peer: SocketAddr) {
             Err(e) => {
                 if let Some(resp) = e.response() {
                     let _ = conn.write_response(&secure(resp), false);
+                    linger(conn.stream());
                 }
                 log::debug!("http {}: {e}", peer.ip());
                 return;
@@ -102,12 +103,47 @@ fn handle(gw: &Arc<Gateway>, stream: TcpStream, peer: SocketAddr) {
         if !head.keep_alive() || head.minor == 0 || gw.shutting_down.load(Ordering::SeqCst) {
             resp.close = true;
         }
-        if !resp.close && !conn.discard_body(&head, &limits) {
-            resp.close = true;
+        // No route reads a body: drop it before answering so keep-alive
+        // stays in step. A body over the cap (declared, or chunked past it)
+        // or a broken one is answered with its own error (413, 400), not the
+        // route's, and the connection closed; a declared length over the cap
+        // is refused without reading any of it, even on a closing connection.
+        let declared_too_large = matches!(head.body_kind(), http::BodyKind::Length(n) if n > limits.max_body as u64);
+        let dropped = if resp.close && !declared_too_large { Ok(false) } else { conn.drop_body(&head, &limits) };
+        match dropped {
+            Ok(true) => {}
+            Ok(false) => resp.close = true,
+            Err(e) => match e.response() {
+                Some(r) => resp = r,
+                None => resp.close = true,
+            },
         }
         let head_only = head.method == "HEAD";
-        if conn.write_response(&secure(resp.clone()), head_only).is_err() || resp.close {
+        if conn.write_response(&secure(resp.clone()), head_only).is_err() {
             return;
+        }
+        if resp.close {
+            linger(conn.stream());
+            return;
+        }
+    }
+}
+
+/// Half-closes and reads what the client still sends (at most 256 KiB or
+/// 500 ms), so closing with unread input does not make the kernel send a
+/// reset that can destroy the answer before the client reads it.
+fn linger(stream: &TcpStream) {
+    use std::io::Read;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    let mut buf = [0u8; 8192];
+    let mut total = 0;
+    let mut s = stream;
+    while total < 256 * 1024 && std::time::Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
         }
     }
 }
