@@ -2,8 +2,8 @@
 //! the RPC methods and the embedded Control UI.
 //!
 //! Threads: the caller's thread waits for SIGTERM/SIGINT; `gateway-accept`
-//! accepts connections and gives each its own thread (`http-<n>`, which
-//! becomes `ws-<n>` after an upgrade) within a global and a per-IP cap;
+//! accepts connections and gives each its own named thread (`http-<n>`, which
+//! also runs the WebSocket after an upgrade) within a global and a per-IP cap;
 //! `config-watch` reloads `openclaw.json` when it changes; `tick` sends the
 //! `tick` event and pings; the sandbox prune thread (`prune.rs`) runs
 //! when Docker answers. Shared state lives in [`Gateway`]; the config is an
