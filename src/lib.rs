@@ -42,6 +42,7 @@ pub mod crypto;
 pub mod gateway;
 pub mod sys;
 pub mod companion;
+pub mod agent;
 
 /// The crate version and the git commit it was built from.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
