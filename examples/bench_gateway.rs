@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use openclaw::gateway::ws::{self, Decoder, Message, Role};
-use serde_json::{Value, json};
+use openclaw::gateway::client::{Client, Options};
+use serde_json::json;
 
 const TOKEN: &str = "bench0123456789abcdef0123456789abcdef";
 
@@ -43,71 +43,17 @@ fn rss_kib(pid: u32) -> u64 {
     status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-struct Ws {
-    s: TcpStream,
-    dec: Decoder,
-    next: u64,
-}
-
-impl Ws {
-    fn connect(port: u16) -> Ws {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_nodelay(true).unwrap();
-        let (key, req) = ws::client_request(&format!("127.0.0.1:{port}"), "/", &[]).unwrap();
-        s.write_all(&req).unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let end = loop {
-            if let Some(n) = ws::head_len(&buf) {
-                break n;
-            }
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "closed during upgrade");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        ws::check_response(&buf[..end], &key).unwrap();
-        let mut dec = Decoder::new(Role::Client, ws::Limits { max_frame: 1 << 24, max_message: 1 << 24 });
-        dec.feed(&buf[end..]);
-        let mut w = Ws { s, dec, next: 1 };
-        let _challenge = w.read();
-        let hello = w.call("connect", json!({
-            "minProtocol": 3, "maxProtocol": 3,
-            "client": {"id": "bench", "version": "1", "platform": "linux", "mode": "cli"},
-            "role": "operator", "scopes": ["operator.read"], "auth": {"token": TOKEN},
-        }));
-        assert_eq!(hello["type"], "hello-ok", "{hello}");
-        w
-    }
-
-    fn read(&mut self) -> Value {
-        let mut chunk = [0u8; 16384];
-        loop {
-            if let Some(m) = self.dec.next_message().expect("frame") {
-                match m {
-                    Message::Text(t) => return serde_json::from_str(&t).unwrap(),
-                    Message::Close(c) => panic!("closed: {c:?}"),
-                    _ => continue,
-                }
-            }
-            let n = self.s.read(&mut chunk).unwrap();
-            assert!(n > 0, "closed");
-            self.dec.feed(&chunk[..n]);
-        }
-    }
-
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next.to_string();
-        self.next += 1;
-        let frame = json!({"type": "req", "id": id, "method": method, "params": params}).to_string();
-        self.s.write_all(&ws::encode_message(Role::Client, &Message::Text(frame))).unwrap();
-        loop {
-            let v = self.read();
-            if v["type"] == "res" && v["id"] == id.as_str() {
-                assert_eq!(v["ok"], true, "{v}");
-                return v["payload"].clone();
-            }
-        }
-    }
+/// A WebSocket client on the production client code.
+fn connect(port: u16) -> Client {
+    let opts = Options {
+        url: format!("ws://127.0.0.1:{port}"),
+        token: Some(TOKEN.into()),
+        password: None,
+        timeout: Duration::from_secs(30),
+        scopes: vec!["operator.read".into()],
+        device: None,
+    };
+    Client::connect(&opts).expect("connect")
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -141,10 +87,10 @@ fn main() {
     std::thread::sleep(Duration::from_secs(idle_secs));
     println!("RSS after {idle_secs:>3} s idle               {:7.2} MiB", rss_kib(pid) as f64 / 1024.0);
 
-    let mut w = Ws::connect(port);
+    let mut w = connect(port);
     let t = Instant::now();
     for _ in 0..1000 {
-        w.call("health", json!({}));
+        w.call("health", json!({})).expect("health");
     }
     let one = t.elapsed();
     println!("1,000 health RPCs on one socket    {:7.2} ms total ({:.1} µs each)", one.as_secs_f64() * 1000.0, one.as_secs_f64() * 1e6 / 1000.0);
@@ -159,12 +105,12 @@ fn main() {
         .map(|_| {
             let b = Arc::clone(&barrier);
             std::thread::spawn(move || {
-                let mut w = Ws::connect(port);
+                let mut w = connect(port);
                 b.wait();
                 let mut lat = Vec::with_capacity(per);
                 for _ in 0..per {
                     let t = Instant::now();
-                    w.call("health", json!({}));
+                    w.call("health", json!({})).expect("health");
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
                 lat

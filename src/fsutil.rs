@@ -6,6 +6,7 @@
 //! - [`ensure_private_dir`]: folders are created 0700.
 //! - [`append_synced`]: append-only files whose every append is fsynced before
 //!   the call returns.
+//! - [`truncate_synced`], [`rename_synced`]: cutting a torn tail, archiving.
 //! - [`Lock`]: an advisory lock on a `<file>.lock` sibling, for
 //!   read-modify-write stores shared by several processes.
 
@@ -45,6 +46,22 @@ pub fn append_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
     f.write_all(bytes)?;
     f.sync_data()
+}
+
+/// Truncates `path` to `len` bytes in place (same inode) and fsyncs it: cuts
+/// an unacknowledged torn tail off an append-only file.
+pub fn truncate_synced(path: &Path, len: u64) -> io::Result<()> {
+    let f = OpenOptions::new().write(true).open(path)?;
+    f.set_len(len)?;
+    f.sync_all()
+}
+
+/// Renames `from` to `to` and fsyncs the folder, so the new name survives a
+/// crash. Both must be in the same folder.
+pub fn rename_synced(from: &Path, to: &Path) -> io::Result<()> {
+    fs::rename(from, to)?;
+    let dir = to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    File::open(dir)?.sync_all()
 }
 
 fn unique() -> u64 {

@@ -35,17 +35,16 @@
 //! of the last good line, so the next append starts on a clean line. A bad
 //! line elsewhere (a corrupt header included) is skipped with a warning and
 //! never costs the lines after it. The cut is `File::set_len` on the same
-//! inode followed by `fsync`, under the transcript lock, rather than a copy
+//! inode followed by `fsync` (`fsutil::truncate_synced`), under the
+//! transcript lock, rather than a copy
 //! and atomic replace: it only removes bytes no reader was ever promised,
 //! costs O(1) instead of rewriting a possibly large transcript, and a crash
 //! half-way leaves either the old length (the next load cuts again) or the
 //! new one; a replace would also strand any descriptor still open on the old
-//! inode. `set_len`, and the `rename` that archives a transcript on reset
-//! (followed by an fsync of the folder), are the two writes here that do not
-//! go through `fsutil`, which has no truncate or rename.
+//! inode. A reset archives the transcript with `fsutil::rename_synced`.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -503,8 +502,7 @@ impl Store {
             })
             .find(|p| !p.exists())
             .unwrap_or_default();
-        fs::rename(path, &target).map_err(io_at(path))?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io_at(&self.dir))?;
+        fsutil::rename_synced(path, &target).map_err(io_at(path))?;
         log::info!("archived transcript {} as {}", path.display(), target.display());
         Ok(())
     }
@@ -551,7 +549,7 @@ impl Store {
         }
         if let Err(e) = fsutil::append_synced(&path, line.as_bytes()) {
             // Not acknowledged: take back whatever reached the file, best effort.
-            let _ = cut_to(&path, len);
+            let _ = fsutil::truncate_synced(&path, len);
             return Err(io_at(&path)(e));
         }
         Ok(id)
@@ -568,12 +566,6 @@ impl Store {
     }
 }
 
-/// Truncates `path` to `len` bytes on the same inode and fsyncs it.
-fn cut_to(path: &Path, len: u64) -> io::Result<()> {
-    let f = OpenOptions::new().write(true).open(path)?;
-    f.set_len(len)?;
-    f.sync_all()
-}
 
 fn to_value(e: &Entry) -> Value {
     serde_json::to_value(e).unwrap_or(Value::Null)
@@ -670,7 +662,7 @@ fn load_locked(path: &Path) -> Result<Loaded> {
     }
     // History stays readable when the cut fails (a read-only disk); append refuses then.
     if good < bytes.len()
-        && let Err(e) = cut_to(path, good as u64)
+        && let Err(e) = fsutil::truncate_synced(path, good as u64)
     {
         log::warn!("{}: could not cut the torn tail: {e}", path.display());
     }

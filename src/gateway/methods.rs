@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::session::{RpcError, require, short};
 use super::{Gateway, Peer, devices, now_ms};
+use crate::agent::sessions::{Entry as SessionEntry, Store as SessionStore};
 use crate::config::{self, model::Config};
 use crate::sandbox::cli as sandbox_cli;
 use crate::sandbox::registry::Registry;
@@ -162,11 +163,9 @@ pub fn call(gw: &Arc<Gateway>, peer: &Peer, method: &str, params: &Value) -> Res
         "sessions.list" => {
             require(peer, "operator.read")?;
             let agent = opt_str(params, "agentId")?.map(crate::config::model::normalize_agent_id).unwrap_or_else(|| config.default_agent_id());
-            let store = session_store(&gw.paths.state_dir, &agent);
-            let mut sessions = read_sessions(&store.path);
-            sessions.sort_by_key(|(_, updated, _)| std::cmp::Reverse(*updated));
-            let list: Vec<Value> = sessions.into_iter().map(|(key, updated, entry)| json!({"key": key, "updatedAt": updated, "entry": entry})).collect();
-            Ok(json!({"agentId": agent, "path": store.path, "count": list.len(), "sessions": list}))
+            let (path, sessions) = sessions_of(gw, &agent);
+            let list: Vec<Value> = sessions.into_iter().map(|(key, e)| json!({"key": key, "updatedAt": e.updated_at, "entry": e})).collect();
+            Ok(json!({"agentId": agent, "path": path, "count": list.len(), "sessions": list}))
         }
         "channels.status" => {
             require(peer, "operator.read")?;
@@ -199,23 +198,15 @@ fn opt_str<'a>(params: &'a Value, key: &str) -> Result<Option<&'a str>, RpcError
     }
 }
 
-struct SessionStore {
-    path: PathBuf,
-}
-
-fn session_store(state_dir: &Path, agent: &str) -> SessionStore {
-    SessionStore { path: state_dir.join("agents").join(agent).join("sessions").join("sessions.json") }
-}
-
-/// `sessions.json`: `{ "<key>": {sessionId, updatedAt, …} }`. A missing or
-/// unreadable store reads as empty (the agent issue owns writing it).
-fn read_sessions(path: &Path) -> Vec<(String, u64, Value)> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
-    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) else {
-        log::warn!("{}: not a JSON object; listing no sessions", path.display());
-        return Vec::new();
-    };
-    map.into_iter().map(|(k, v)| (k, v.get("updatedAt").and_then(Value::as_u64).unwrap_or(0), v)).collect()
+/// An agent's session store and its entries, newest first. A store that
+/// cannot be read lists nothing (the store logs why); health must answer.
+fn sessions_of(gw: &Gateway, agent: &str) -> (PathBuf, Vec<(String, SessionEntry)>) {
+    let store = SessionStore::new(&gw.paths.state_dir, agent);
+    let sessions = store.list().unwrap_or_else(|e| {
+        log::warn!("{}: {e}; listing no sessions", store.path().display());
+        Vec::new()
+    });
+    (store.path().to_path_buf(), sessions)
 }
 
 /// The `health` payload (reference §4.5).
@@ -223,22 +214,25 @@ pub fn health(gw: &Gateway, config: &Config) -> Value {
     let started = std::time::Instant::now();
     let now = now_ms();
     let default_agent = config.default_agent_id();
+    let mut main_sessions = Value::Null;
     let agents: Vec<Value> = config
         .agent_ids()
         .iter()
         .map(|id| {
-            let store = session_store(&gw.paths.state_dir, id);
-            let sessions = read_sessions(&store.path);
+            let (path, sessions) = sessions_of(gw, id);
+            let summary = sessions_summary(&path, sessions, now);
+            if *id == default_agent {
+                main_sessions = summary.clone();
+            }
             json!({
                 "agentId": id,
                 "name": config.agent(id).and_then(|a| a.name.clone()),
                 "isDefault": *id == default_agent,
                 "heartbeat": {"everyMs": 0},
-                "sessions": sessions_summary(&store.path, sessions, now),
+                "sessions": summary,
             })
         })
         .collect();
-    let main_store = session_store(&gw.paths.state_dir, &default_agent);
     json!({
         "ok": true,
         "ts": now,
@@ -249,18 +243,19 @@ pub fn health(gw: &Gateway, config: &Config) -> Value {
         "heartbeatSeconds": 0,
         "defaultAgentId": default_agent,
         "agents": agents,
-        "sessions": sessions_summary(&main_store.path, read_sessions(&main_store.path), now),
+        "sessions": main_sessions,
     })
 }
 
-fn sessions_summary(path: &Path, mut sessions: Vec<(String, u64, Value)>, now: u64) -> Value {
+/// `{path, count, recent}`: `recent` is the newest five, without the
+/// `global` and `unknown` keys (reference §4.5).
+fn sessions_summary(path: &Path, sessions: Vec<(String, SessionEntry)>, now: u64) -> Value {
     let count = sessions.len();
-    sessions.retain(|(k, _, _)| k != "global" && k != "unknown");
-    sessions.sort_by_key(|(_, updated, _)| std::cmp::Reverse(*updated));
     let recent: Vec<Value> = sessions
         .iter()
+        .filter(|(k, _)| k != "global" && k != "unknown")
         .take(5)
-        .map(|(k, updated, _)| json!({"key": k, "updatedAt": updated, "age": now.saturating_sub(*updated)}))
+        .map(|(k, e)| json!({"key": k, "updatedAt": e.updated_at, "age": now.saturating_sub(e.updated_at)}))
         .collect();
     json!({"path": path, "count": count, "recent": recent})
 }

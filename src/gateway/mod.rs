@@ -109,13 +109,18 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// Sends one text frame; on failure the socket is shut down (a stuck
-    /// reader must not hold a broadcaster).
+    /// Sends one text frame.
     pub fn send(&self, text: &str) -> bool {
+        self.send_frame(&ws::Message::Text(text.to_string()))
+    }
+
+    /// Sends one frame; on failure the socket is shut down (a stuck reader
+    /// must not hold a broadcaster).
+    pub fn send_frame(&self, msg: &ws::Message) -> bool {
         if self.closed.load(Ordering::Relaxed) {
             return false;
         }
-        let frame = ws::encode_message(ws::Role::Server, &ws::Message::Text(text.to_string()));
+        let frame = ws::encode_message(ws::Role::Server, msg);
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         if w.write_all(&frame).is_err() {
             self.closed.store(true, Ordering::Relaxed);
@@ -123,12 +128,6 @@ impl Peer {
             return false;
         }
         true
-    }
-
-    pub fn send_frame(&self, msg: &ws::Message) -> bool {
-        let frame = ws::encode_message(ws::Role::Server, msg);
-        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        w.write_all(&frame).is_ok()
     }
 
     /// Sends a close frame and shuts the socket down, which ends its reader.
@@ -282,7 +281,8 @@ pub fn run(opts: Opts, paths: Paths, env: Env, cwd: Option<PathBuf>) -> Result<(
     });
     // Prune only where there can be sandboxes: some agent sandboxes, or
     // the registry remembers containers from an earlier config.
-    let sandboxing = gw.config().agent_ids().iter().any(|id| gw.config().sandbox_for(id).mode != crate::config::sandbox::SandboxMode::Off)
+    let config = gw.config();
+    let sandboxing = config.agent_ids().iter().any(|id| config.sandbox_for(id).mode != crate::config::sandbox::SandboxMode::Off)
         || gw.paths.state_dir.join("sandbox").join("containers.json").exists();
     let prune = gw.docker.clone().filter(|_| sandboxing).and_then(|docker| {
         let gw2 = Arc::clone(&gw);

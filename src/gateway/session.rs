@@ -141,7 +141,7 @@ pub fn upgrade(gw: &Arc<Gateway>, mut conn: Conn, head: Head, origin: Origin) {
     if let Some(n) = std::thread::current().name() {
         log::trace!("{n}: websocket from {}", origin.ip);
     }
-    run(gw, &mut sock, &head, &origin);
+    run(gw, &mut sock, &origin);
 }
 
 fn forbidden(msg: &str) -> Response {
@@ -206,7 +206,7 @@ impl Socket {
     }
 }
 
-fn run(gw: &Arc<Gateway>, sock: &mut Socket, head: &Head, origin: &Origin) {
+fn run(gw: &Arc<Gateway>, sock: &mut Socket, origin: &Origin) {
     let nonce = crypto::random_hex_token(16).unwrap_or_default();
     if !sock.text(json!({"type": "event", "event": "connect.challenge", "payload": {"nonce": nonce, "ts": now_ms()}}).to_string()) {
         return;
@@ -225,7 +225,7 @@ fn run(gw: &Arc<Gateway>, sock: &mut Socket, head: &Head, origin: &Origin) {
             Read1::Violation(e) => return sock.close(e.code, e.reason),
         }
     };
-    let peer = match handshake(gw, sock, head, origin, &first) {
+    let peer = match handshake(gw, sock, origin, &first) {
         Some(p) => p,
         None => return,
     };
@@ -238,7 +238,7 @@ fn run(gw: &Arc<Gateway>, sock: &mut Socket, head: &Head, origin: &Origin) {
 
 /// Reads `connect`, authenticates, pairs and answers `hello-ok`. `None`
 /// when the socket was refused (and closed).
-fn handshake(gw: &Arc<Gateway>, sock: &mut Socket, head: &Head, origin: &Origin, first: &str) -> Option<Arc<Peer>> {
+fn handshake(gw: &Arc<Gateway>, sock: &mut Socket, origin: &Origin, first: &str) -> Option<Arc<Peer>> {
     let frame: Value = match serde_json::from_str(first) {
         Ok(v @ Value::Object(_)) => v,
         _ => {
@@ -365,7 +365,6 @@ fn handshake(gw: &Arc<Gateway>, sock: &mut Socket, head: &Head, origin: &Origin,
         }),
         closed: AtomicBool::new(false),
     });
-    let _ = head;
     let mut hello = methods::hello(gw, &peer);
     if let Some((token, issued)) = device_auth {
         hello["auth"] = json!({"deviceToken": token, "role": peer.role, "scopes": peer.scopes, "issuedAtMs": issued});
@@ -606,7 +605,7 @@ fn request(gw: &Arc<Gateway>, peer: &Arc<Peer>, text: &str) -> Option<String> {
 
 /// Scope check shared by the methods.
 pub fn require(peer: &Peer, scope: &str) -> Result<(), RpcError> {
-    if has_scope(&peer.scopes, scope) || (scope == "operator.pairing" && has_scope(&peer.scopes, "operator.admin")) {
+    if has_scope(&peer.scopes, scope) {
         Ok(())
     } else {
         Err(RpcError::invalid(format!("missing scope: {scope}")))
