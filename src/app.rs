@@ -44,6 +44,9 @@ pub fn run(args: Args, env: Env) -> ExitCode {
                 ExitCode::from(FAILURE)
             }
         },
+        Command::Agent { conn, message, session, agent, timeout_s } => {
+            companion::agent(&paths, &env, cwd.as_deref(), &conn, &message, session.as_deref(), agent.as_deref(), timeout_s)
+        }
         Command::Health { conn, verbose } => companion::health(&paths, &env, cwd.as_deref(), &conn, verbose),
         Command::Status { conn } => companion::status(&paths, &env, cwd.as_deref(), &conn),
         Command::Dashboard { no_open } => companion::dashboard(&paths, &env, cwd.as_deref(), no_open),

@@ -30,6 +30,8 @@ pub enum Command {
     Status { conn: Remote },
     Dashboard { no_open: bool },
     Devices { conn: Remote, cmd: DevicesCommand },
+    /// `agent --message TEXT`: one turn through the running gateway.
+    Agent { conn: Remote, message: String, session: Option<String>, agent: Option<String>, timeout_s: u64 },
 }
 
 /// How a companion command reaches the gateway.
@@ -92,6 +94,7 @@ Commands:
   dashboard  Print the Control UI URL (with the token) and open it
   devices    List, approve and reject device pairing requests; rotate device tokens
   sandbox    List, recreate and explain agent sandbox containers
+  agent      Send one message to an agent through the running gateway and print the reply
 
 Global options:
   --profile <name>   Use the state folder ~/.openclaw-<name>
@@ -189,6 +192,22 @@ is unreachable, refuses the credentials or does not answer in time.
   --verbose, --debug       Also print how the gateway was reached
 ";
 
+const AGENT_HELP: &str = "\
+Usage: openclaw agent --message <text> [--session <key>] [--agent <id>] [--timeout <seconds>] [--json]
+                      [--token <t> | --password <p>] [--url <url>]
+
+Runs one agent turn through the running gateway: the reply streams to stdout, tool calls are
+listed on stderr. The session defaults to the agent's main session (agent:<id>:main); the agent
+defaults to the default agent. Exit code 0 when the agent answered, 1 when the turn failed (the
+reason is printed), was aborted or the gateway is unreachable.
+
+  -m, --message <text>     The message (required)
+  --session <key>          Session key, e.g. agent:main:main or agent:main:work
+  --agent <id>             Agent id (its main session), when --session is not given
+  --timeout <seconds>      Give up waiting after this long (default 600)
+  --json                   Print {runId, sessionKey, status, text, toolCalls, usage} instead
+";
+
 const STATUS_HELP: &str = "\
 Usage: openclaw status [--json] [--timeout <ms>] [--token <t>] [--url <url>]
 
@@ -248,6 +267,7 @@ where
                     "gateway" => parse_gateway(&mut p)?,
                     "health" => parse_health(&mut p)?,
                     "status" => parse_status(&mut p)?,
+                    "agent" => parse_agent(&mut p)?,
                     "dashboard" => parse_dashboard(&mut p)?,
                     "devices" => parse_devices(&mut p)?,
                     "help" => Command::Help(HELP),
@@ -409,6 +429,34 @@ fn parse_health(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
         }
     }
     Ok(Command::Health { conn, verbose })
+}
+
+fn parse_agent(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut conn = Remote::default();
+    let (mut message, mut session, mut agent, mut timeout_s) = (None, None, None, 600u64);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(AGENT_HELP)),
+            Short('m') | Long("message") => message = Some(p.value()?.string()?),
+            Long("session") | Long("session-key") => session = Some(p.value()?.string()?),
+            Long("agent") => agent = Some(p.value()?.string()?),
+            Long("timeout") => {
+                let v = p.value()?.string()?;
+                timeout_s = v.parse().ok().filter(|s| *s > 0).ok_or_else(|| lexopt::Error::Custom(
+                    format!("invalid --timeout {v:?}: give a number of seconds, e.g. 600").into(),
+                ))?;
+            }
+            Long(name) if REMOTE_FLAGS.contains(&name) => {
+                let name = name.to_string();
+                remote_arg(p, &name, &mut conn)?;
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let message = message
+        .filter(|m| !m.trim().is_empty())
+        .ok_or_else(|| lexopt::Error::Custom("agent needs --message <text> (see openclaw agent --help)".into()))?;
+    Ok(Command::Agent { conn, message, session, agent, timeout_s })
 }
 
 fn parse_status(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {

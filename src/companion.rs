@@ -49,7 +49,7 @@ fn options(paths: &Paths, env: &Env, cwd: Option<&Path>, r: &Remote) -> Result<(
         (None, None) => format!("ws://127.0.0.1:{}", local_port(config, &env)),
     };
     let nonempty = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
-    let secret = |s: &Option<config::model::Secret>| s.as_ref().and_then(|s| startup::secret_value(s, &env).ok());
+    let secret = |s: &Option<config::model::Secret>| s.as_ref().and_then(|s| s.value(&env).ok());
     let (token, password, source) = if r.token.is_some() || r.password.is_some() {
         (r.token.clone(), r.password.clone(), "command line")
     } else if let Some(t) = nonempty("OPENCLAW_GATEWAY_TOKEN") {
@@ -253,7 +253,7 @@ pub fn dashboard(paths: &Paths, env: &Env, cwd: Option<&Path>, no_open: bool) ->
     let token = config
         .as_ref()
         .and_then(|c| c.gateway.auth.token.as_ref())
-        .and_then(|s| startup::secret_value(s, &env).ok())
+        .and_then(|s| s.value(&env).ok())
         .or_else(|| env.get("OPENCLAW_GATEWAY_TOKEN").filter(|t| !t.is_empty()).cloned())
         .unwrap_or_default();
     let mut url = format!("http://127.0.0.1:{port}{base}/");
@@ -419,3 +419,119 @@ fn format_devices(v: &Value, now: u64) -> String {
     out
 }
 
+
+#[allow(clippy::too_many_arguments)]
+/// `openclaw agent --message …`: sends the message with `chat.send`, follows
+/// the run's `chat` and `agent` events, prints the reply as it streams.
+pub fn agent(
+    paths: &Paths,
+    env: &Env,
+    cwd: Option<&Path>,
+    r: &Remote,
+    message: &str,
+    session: Option<&str>,
+    agent: Option<&str>,
+    timeout_s: u64,
+) -> ExitCode {
+    let (mut c, _) = match connect(paths, env, cwd, r) {
+        Ok(x) => x,
+        Err(e) => return error_exit(&e),
+    };
+    c.set_timeout(Duration::from_secs(timeout_s));
+    let key = match (session, agent) {
+        (Some(s), _) => s.trim().to_string(),
+        (None, Some(a)) => {
+            let (config, _) = load(paths, env, cwd);
+            let main = config.as_ref().map(|c| c.session.main_key.clone()).unwrap_or_else(|| "main".into());
+            format!("agent:{}:{main}", config::model::normalize_agent_id(a))
+        }
+        (None, None) => String::new(),
+    };
+    let mut params = json!({"message": message, "timeoutMs": timeout_s * 1000});
+    if !key.is_empty() {
+        params["sessionKey"] = json!(key);
+    }
+    let started = match c.call("chat.send", params) {
+        Ok(p) => p,
+        Err(e) => return error_exit(&describe(&e)),
+    };
+    let run_id = started["runId"].as_str().unwrap_or_default().to_string();
+    let mut shown = 0usize; // bytes of the current reply text already printed
+    let mut tools: Vec<Value> = Vec::new();
+    let stdout = std::io::stdout();
+    loop {
+        let ev = match c.next_event() {
+            Ok(ev) => ev,
+            Err(e) => {
+                let _ = c.call("chat.abort", json!({"runId": run_id}));
+                return error_exit(&format!("{}\nThe turn was aborted.", describe(&e)));
+            }
+        };
+        let p = &ev["payload"];
+        if p["runId"].as_str() != Some(run_id.as_str()) {
+            continue;
+        }
+        match (ev["event"].as_str(), p["state"].as_str()) {
+            (Some("chat"), Some("delta")) if !r.json => {
+                let text = p["message"]["content"][0]["text"].as_str().unwrap_or("");
+                if text.len() >= shown && text.is_char_boundary(shown) {
+                    let mut out = stdout.lock();
+                    let _ = out.write_all(&text.as_bytes()[shown..]);
+                    let _ = out.flush();
+                }
+                shown = text.len();
+            }
+            (Some("agent"), _) => {
+                let d = &p["data"];
+                if d["phase"] == "start" {
+                    if !r.json {
+                        if shown > 0 {
+                            println!();
+                        }
+                        eprintln!("[tool] {} {}", d["name"].as_str().unwrap_or("?"), short(&d["args"].to_string(), 200));
+                    }
+                    shown = 0;
+                    tools.push(json!({"name": d["name"], "args": d["args"]}));
+                } else if let Some(last) = tools.iter_mut().rev().find(|t| t.get("result").is_none()) {
+                    last["result"] = d["result"].clone();
+                    last["isError"] = d["isError"].clone();
+                }
+            }
+            (Some("chat"), Some("final")) => {
+                let text = p["message"]["content"][0]["text"].as_str().unwrap_or("").to_string();
+                c.close();
+                if r.json {
+                    print_json(&json!({"runId": run_id, "sessionKey": p["sessionKey"], "status": "ok", "text": text,
+                        "toolCalls": tools, "usage": p["usage"]}));
+                } else {
+                    if text.len() >= shown && text.is_char_boundary(shown) {
+                        print!("{}", &text[shown..]);
+                    }
+                    println!();
+                }
+                return ExitCode::SUCCESS;
+            }
+            (Some("chat"), Some(state @ ("error" | "aborted"))) => {
+                let reason = p["errorMessage"].as_str().unwrap_or("the turn was aborted").to_string();
+                c.close();
+                if r.json {
+                    print_json(&json!({"runId": run_id, "sessionKey": p["sessionKey"], "status": state, "error": reason, "toolCalls": tools}));
+                    return ExitCode::from(FAILURE);
+                }
+                if shown > 0 {
+                    println!();
+                }
+                return error_exit(&reason);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// At most `max` characters of `s`, with an ellipsis when cut.
+fn short(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}

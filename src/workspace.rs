@@ -333,6 +333,99 @@ impl Root {
         self.replace(path, &host, text.replacen(old, new, 1).as_bytes())
     }
 
+    /// The whole text of the file `path`, which must be UTF-8 and at most
+    /// [`MAX_EDIT_BYTES`]: what a caller that computes a new version of a
+    /// file (`apply_patch`) starts from. Opened and checked as `read` is.
+    pub fn read_text(&self, path: &str) -> Result<String, Error> {
+        let (_, file, meta) = self.open_file(path)?;
+        let too_large = || Error::FileTooLarge { path: shown(path), limit: MAX_EDIT_BYTES };
+        if meta.len() > MAX_EDIT_BYTES as u64 {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(MAX_EDIT_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| io_err("read", path, e))?;
+        if bytes.len() > MAX_EDIT_BYTES {
+            return Err(too_large());
+        }
+        String::from_utf8(bytes).map_err(|_| Error::NotUtf8 { path: shown(path) })
+    }
+
+    /// Removes the file `path` names. The last component is not followed: a
+    /// symlink is removed itself and its target stays. Folders are refused.
+    /// The folder holding the file is opened and checked through
+    /// `/proc/self/fd`, and the removal goes through that descriptor, as
+    /// writes do; the folder is fsynced afterwards.
+    pub fn remove(&self, path: &str) -> Result<(), Error> {
+        self.check_writable(path)?;
+        let (dir, name) = self.open_entry_parent(path, false)?;
+        let target = fd_path(&dir).join(&name);
+        match fs::symlink_metadata(&target) {
+            Ok(meta) if meta.is_dir() => return Err(Error::IsDirectory { path: shown(path) }),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound { path: shown(path) }),
+            Err(e) => return Err(io_err("look up", path, e)),
+        }
+        fs::remove_file(&target).map_err(|e| io_err("remove", path, e))?;
+        dir.sync_all().map_err(|e| io_err("sync the folder of", path, e))
+    }
+
+    /// Moves the file `from` to `to`, replacing a file already at `to` as
+    /// `mv` does; the file keeps its inode, mode and owner. Missing parent
+    /// folders of `to` are created (0700). As for [`Root::remove`], the last
+    /// component of either path is not followed (a symlink is moved, or
+    /// replaced, itself), folders are refused, and both folders are opened,
+    /// checked and fsynced.
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), Error> {
+        self.check_writable(from)?;
+        self.check_writable(to)?;
+        let (src_dir, src_name) = self.open_entry_parent(from, false)?;
+        let src = fd_path(&src_dir).join(&src_name);
+        match fs::symlink_metadata(&src) {
+            Ok(meta) if meta.is_dir() => return Err(Error::IsDirectory { path: shown(from) }),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound { path: shown(from) }),
+            Err(e) => return Err(io_err("look up", from, e)),
+        }
+        let (dst_dir, dst_name) = self.open_entry_parent(to, true)?;
+        let dst = fd_path(&dst_dir).join(&dst_name);
+        match fs::symlink_metadata(&dst) {
+            Ok(meta) if meta.is_dir() => return Err(Error::IsDirectory { path: shown(to) }),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("look up", to, e)),
+        }
+        fs::rename(&src, &dst).map_err(|e| io_err("move", from, e))?;
+        dst_dir.sync_all().map_err(|e| io_err("sync the folder of", to, e))?;
+        src_dir.sync_all().map_err(|e| io_err("sync the folder of", from, e))
+    }
+
+    /// Opens the folder holding the entry `user_path` names, resolved as
+    /// [`Root::resolve`] does except that the last component is not followed,
+    /// and checked through `/proc/self/fd`. With `create`, missing folders are
+    /// made as `write` makes them; without, a missing folder is `NotFound`.
+    /// Returns the folder and the entry's name in it.
+    fn open_entry_parent(&self, user_path: &str, create: bool) -> Result<(File, OsString), Error> {
+        let rel = self.relative(user_path)?;
+        // `.`, `..`, `a/..` and the root itself name folders, not entries.
+        let Some(name) = rel.file_name() else {
+            return Err(Error::IsDirectory { path: shown(user_path) });
+        };
+        let parent = self.walk(user_path, rel.parent().unwrap_or(Path::new("")))?;
+        if create {
+            return Ok((self.open_parent(user_path, &parent)?, name.to_os_string()));
+        }
+        let not_found = || Error::NotFound { path: shown(user_path) };
+        let dir = open_nonblocking(&parent).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => not_found(),
+            _ => io_err("open the folder of", user_path, e),
+        })?;
+        self.check_opened(&dir, user_path)?;
+        if !dir.metadata().map_err(|e| io_err("inspect the folder of", user_path, e))?.is_dir() {
+            return Err(not_found());
+        }
+        Ok((dir, name.to_os_string()))
+    }
+
     /// Checks the text of `user_path` and makes it relative to the root.
     fn relative(&self, user_path: &str) -> Result<PathBuf, Error> {
         let invalid = |reason| Err(Error::InvalidPath { path: shown(user_path), reason });
@@ -1087,5 +1180,86 @@ mod tests {
         assert_eq!(shown("a\nb"), "a\\nb");
         let long = shown(&"x".repeat(5000));
         assert!(long.len() < 230 && long.ends_with("(5000 bytes)"), "{long}");
+    }
+
+    #[test]
+    fn read_text_reads_whole_utf8_files_only() {
+        let (_t, root, outside) = setup("read_text");
+        root.write("f.txt", "one\ntwo\n").unwrap();
+        assert_eq!(root.read_text("f.txt").unwrap(), "one\ntwo\n");
+        fs::write(root.path().join("bin"), b"a\xffb").unwrap();
+        assert!(matches!(root.read_text("bin"), Err(Error::NotUtf8 { .. })));
+        assert!(matches!(root.read_text("nope"), Err(Error::NotFound { .. })));
+        assert!(matches!(root.read_text("."), Err(Error::IsDirectory { .. })));
+        // Too large is decided from the size, without reading (a sparse file).
+        let big = File::create(root.path().join("big")).unwrap();
+        big.set_len(MAX_EDIT_BYTES as u64 + 1).unwrap();
+        assert!(matches!(root.read_text("big"), Err(Error::FileTooLarge { .. })));
+        fs::write(outside.join("secret"), "s").unwrap();
+        symlink(outside.join("secret"), root.path().join("link")).unwrap();
+        assert!(matches!(root.read_text("link"), Err(Error::Escapes { .. })));
+        assert!(matches!(root.read_text("../outside/secret"), Err(Error::Escapes { .. })));
+    }
+
+    #[test]
+    fn remove_deletes_files_and_links_not_targets() {
+        let (_t, root, outside) = setup("remove");
+        root.write("a/f.txt", "x").unwrap();
+        root.remove("a/f.txt").unwrap();
+        assert!(names(&root.path().join("a")).is_empty());
+        assert!(matches!(root.remove("a/f.txt"), Err(Error::NotFound { .. })));
+        assert!(matches!(root.remove("nodir/f.txt"), Err(Error::NotFound { .. })));
+        assert!(matches!(root.remove("a"), Err(Error::IsDirectory { .. })));
+        assert!(matches!(root.remove("a/.."), Err(Error::IsDirectory { .. })));
+        assert!(matches!(root.remove("/workspace"), Err(Error::IsDirectory { .. })));
+        // A symlink is removed itself, also one pointing outside; its target stays.
+        fs::write(outside.join("target"), "keep").unwrap();
+        symlink(outside.join("target"), root.path().join("out_link")).unwrap();
+        root.remove("out_link").unwrap();
+        assert_eq!(fs::read_to_string(outside.join("target")).unwrap(), "keep");
+        root.write("real.txt", "r").unwrap();
+        symlink("real.txt", root.path().join("in_link")).unwrap();
+        root.remove("/workspace/in_link").unwrap();
+        assert_eq!(names(root.path()), ["a", "real.txt"]);
+        // Nothing outside is reached, through `..`, absolute paths or a symlinked folder.
+        symlink(&outside, root.path().join("sub")).unwrap();
+        for path in ["../outside/target", "sub/target", outside.join("target").to_str().unwrap()] {
+            assert!(matches!(root.remove(path), Err(Error::Escapes { .. })), "{path}");
+        }
+        assert!(matches!(root.remove("a\0b"), Err(Error::InvalidPath { .. })));
+        assert_eq!(names(&outside), ["target"]);
+        let ro = Root::open(root.path(), Access::ReadOnly, None).unwrap();
+        assert!(matches!(ro.remove("real.txt"), Err(Error::ReadOnly { .. })));
+        assert_eq!(names(root.path()), ["a", "real.txt", "sub"]);
+    }
+
+    #[test]
+    fn rename_moves_files_inside_the_root() {
+        let (_t, root, outside) = setup("rename");
+        root.write("a.sh", "#!/bin/sh\n").unwrap();
+        fs::set_permissions(root.path().join("a.sh"), fs::Permissions::from_mode(0o750)).unwrap();
+        root.rename("a.sh", "bin/deep/b.sh").unwrap();
+        assert_eq!(fs::read_to_string(root.path().join("bin/deep/b.sh")).unwrap(), "#!/bin/sh\n");
+        assert_eq!(mode(&root.path().join("bin/deep/b.sh")), 0o750, "mode kept");
+        assert_eq!(mode(&root.path().join("bin/deep")), 0o700, "new folders are private");
+        assert_eq!(names(root.path()), ["bin"]);
+        // An existing file at the destination is replaced, as `mv` does.
+        root.write("c.txt", "new").unwrap();
+        root.write("d.txt", "old").unwrap();
+        root.rename("c.txt", "/workspace/d.txt").unwrap();
+        assert_eq!(fs::read_to_string(root.path().join("d.txt")).unwrap(), "new");
+        assert!(matches!(root.rename("missing", "x"), Err(Error::NotFound { .. })));
+        assert!(matches!(root.rename("bin", "x"), Err(Error::IsDirectory { .. })));
+        assert!(matches!(root.rename("d.txt", "bin/deep"), Err(Error::IsDirectory { .. })));
+        // Neither end may lead outside.
+        fs::write(outside.join("secret"), "s").unwrap();
+        symlink(&outside, root.path().join("sub")).unwrap();
+        for (from, to) in [("d.txt", "../outside/d.txt"), ("d.txt", "sub/d.txt"), ("d.txt", "sub/new/d.txt"), ("sub/secret", "stolen"), ("../outside/secret", "stolen")] {
+            assert!(matches!(root.rename(from, to), Err(Error::Escapes { .. })), "{from} -> {to}");
+        }
+        assert_eq!(names(&outside), ["secret"]);
+        let ro = Root::open(root.path(), Access::ReadOnly, None).unwrap();
+        assert!(matches!(ro.rename("d.txt", "e.txt"), Err(Error::ReadOnly { .. })));
+        assert_eq!(names(root.path()), ["bin", "d.txt", "sub"]);
     }
 }

@@ -2,10 +2,13 @@
 
 mod util;
 
+mod agent;
+mod agent_exec;
 mod cli;
 mod config;
 mod doctor;
 mod docker;
+mod fake_model;
 mod sandbox;
 mod sandbox_exec;
 mod sandbox_cli;

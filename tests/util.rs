@@ -244,10 +244,19 @@ impl GatewayProc {
         std::thread::spawn(move || for _ in std::io::BufReader::new(out).lines() {});
         GatewayProc { child, port }
     }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for GatewayProc {
     fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
         let _ = self.child.wait();
     }

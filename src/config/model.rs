@@ -49,6 +49,29 @@ pub enum Secret {
     Ref { source: SecretSource, provider: String, id: String },
 }
 
+impl Secret {
+    /// The secret's value: inline, or read from the environment variable or
+    /// file it names (`exec` references are refused).
+    pub fn value(&self, env: &crate::paths::Env) -> Result<String, String> {
+        match self {
+            Secret::Inline(r) => Ok(r.0.clone()),
+            Secret::Ref { source: SecretSource::Env, id, .. } => env
+                .get(id)
+                .cloned()
+                .ok_or_else(|| format!("the secret reference names the environment variable {id}, which is not set")),
+            Secret::Ref { source: SecretSource::File, id, .. } => {
+                let home = Path::new(env.get("HOME").map(String::as_str).unwrap_or("/"));
+                std::fs::read_to_string(expand_home(id, home))
+                    .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                    .map_err(|e| format!("cannot read the secret file {id}: {e}"))
+            }
+            Secret::Ref { source: SecretSource::Exec, .. } => {
+                Err("secret references with source \"exec\" are not supported here; use \"env\" or \"file\"".into())
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretSource {
     Env,

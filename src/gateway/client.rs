@@ -59,6 +59,8 @@ pub struct Client {
     url: String,
     timeout: Duration,
     next: u64,
+    /// Events that arrived while waiting for a response (bounded).
+    events: std::collections::VecDeque<Value>,
     pub hello: Value,
 }
 
@@ -149,7 +151,7 @@ impl Client {
         }
         let mut dec = Decoder::new(Role::Client, ws::Limits { max_frame: 16 << 20, max_message: 16 << 20 });
         dec.feed(&buf[head_end..]);
-        let mut client = Client { stream, dec, deadline, url: opts.url.clone(), timeout: opts.timeout, next: 1, hello: Value::Null };
+        let mut client = Client { stream, dec, deadline, url: opts.url.clone(), timeout: opts.timeout, next: 1, events: Default::default(), hello: Value::Null };
 
         // connect.challenge, then connect.
         let challenge = client.next_json()?;
@@ -186,8 +188,14 @@ impl Client {
         self.stream.write_all(&ws::encode_message(Role::Client, &Message::Text(frame))).map_err(|err| Error::Unreachable { url: self.url.clone(), err })?;
         loop {
             let v = self.next_json()?;
+            if v["type"] == "event" {
+                if self.events.len() < 4096 {
+                    self.events.push_back(v);
+                }
+                continue;
+            }
             if v["type"] != "res" || v["id"] != id.as_str() {
-                continue; // an event
+                continue;
             }
             if v["ok"] == true {
                 return Ok(v["payload"].clone());
@@ -237,6 +245,26 @@ impl Client {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Err(Error::Closed { code: 1006, reason: String::new(), error: None }),
+            }
+        }
+    }
+
+    /// From now on, calls and [`Client::next_event`] give up `timeout` from now.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+        self.deadline = Instant::now() + timeout;
+    }
+
+    /// The next event frame (`{type:"event", event, payload, seq}`), queued
+    /// or read, within the deadline.
+    pub fn next_event(&mut self) -> Result<Value, Error> {
+        if let Some(v) = self.events.pop_front() {
+            return Ok(v);
+        }
+        loop {
+            let v = self.next_json()?;
+            if v["type"] == "event" {
+                return Ok(v);
             }
         }
     }

@@ -29,10 +29,14 @@ pub const METHODS: &[&str] = &[
     "sandbox.explain",
     "logs.tail",
     "sessions.list",
+    "sessions.reset",
+    "chat.send",
+    "chat.history",
+    "chat.abort",
     "channels.status",
 ];
 
-pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "presence", "shutdown", "device.pair.requested", "device.pair.resolved"];
+pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "presence", "shutdown", "device.pair.requested", "device.pair.resolved", "chat", "agent"];
 
 pub fn hello(gw: &Gateway, peer: &Peer) -> Value {
     json!({
@@ -48,6 +52,9 @@ pub fn hello(gw: &Gateway, peer: &Peer) -> Value {
 pub fn call(gw: &Arc<Gateway>, peer: &Peer, method: &str, params: &Value) -> Result<Value, RpcError> {
     if !params.is_object() && !params.is_null() {
         return Err(RpcError::invalid("params must be an object"));
+    }
+    if let Some(result) = super::chat::call(gw, peer, method, params) {
+        return result;
     }
     let config = gw.config();
     match method {
@@ -284,6 +291,12 @@ fn status(gw: &Gateway, config: &Config) -> Value {
         },
         "docker": {"socket": gw.docker.as_ref().map(|d| d.socket_path().display().to_string())},
         "agents": agents,
+        "agent": {
+            "turns": gw.agent.timing.turns.load(std::sync::atomic::Ordering::Relaxed),
+            "modelUs": gw.agent.timing.model_us.load(std::sync::atomic::Ordering::Relaxed),
+            "toolUs": gw.agent.timing.tool_us.load(std::sync::atomic::Ordering::Relaxed),
+            "activeRuns": gw.agent.active_runs().len(),
+        },
         "health": health(gw, config),
     })
 }

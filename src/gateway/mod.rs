@@ -20,6 +20,8 @@ pub mod client;
 mod server;
 mod session;
 mod methods;
+mod chat;
+mod api;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
@@ -173,6 +175,9 @@ pub struct Gateway {
     seq: AtomicU64,
     pub shutting_down: AtomicBool,
     pub docker: Option<Docker>,
+    /// The agent runtime: turns, their events, background commands.
+    pub agent: Arc<crate::agent::runtime::Runtime>,
+    pub idempotency: chat::Idempotency,
 }
 
 pub fn now_ms() -> u64 {
@@ -236,8 +241,10 @@ pub fn run(opts: Opts, paths: Paths, env: Env, cwd: Option<PathBuf>) -> Result<(
     let docker = Docker::from_env(&loaded.env).ok();
     let tuning = Tuning::from_env(&env);
     let limiter = ratelimit::AuthLimiter::new(rate_policy(&loaded.config));
+    let config_for_agent = Arc::new(loaded.config);
+    let (paths_for_agent, env_for_agent) = (paths.clone(), loaded.env.clone());
     let live = Live {
-        config: Arc::new(loaded.config),
+        config: Arc::clone(&config_for_agent),
         env: loaded.env,
         auth,
         exists: true,
@@ -263,6 +270,8 @@ pub fn run(opts: Opts, paths: Paths, env: Env, cwd: Option<PathBuf>) -> Result<(
         next_id: AtomicU64::new(1),
         seq: AtomicU64::new(1),
         shutting_down: AtomicBool::new(false),
+        agent: Arc::new(crate::agent::runtime::Runtime::new(paths_for_agent, config_for_agent, env_for_agent, docker.clone())),
+        idempotency: chat::Idempotency::default(),
         docker,
     });
 
@@ -452,8 +461,10 @@ impl Gateway {
         };
         self.limiter.set_policy(rate_policy(&loaded.config));
         let changed_secret = auth != old.auth;
+        let config = Arc::new(loaded.config);
+        self.agent.set_config(Arc::clone(&config), loaded.env.clone());
         *self.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Live {
-            config: Arc::new(loaded.config),
+            config,
             env: loaded.env,
             auth: auth.clone(),
             exists: loaded.exists,
@@ -539,6 +550,7 @@ fn tick_loop(gw: Arc<Gateway>) {
 /// Stops accepting, tells every socket, and closes them (1001).
 fn shutdown(gw: &Arc<Gateway>) {
     gw.shutting_down.store(true, Ordering::SeqCst);
+    gw.agent.shutdown();
     gw.broadcast("shutdown", json!({"reason": "gateway stopping"}), |_| true);
     for p in gw.peers() {
         p.close(1001, "gateway stopping");

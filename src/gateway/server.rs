@@ -96,6 +96,23 @@ fn handle(gw: &Arc<Gateway>, stream: TcpStream, peer: SocketAddr) {
             session::upgrade(gw, conn, head, origin);
             return;
         }
+        if super::api::handles(&head.path) && !head.query.as_deref().is_some_and(has_token_param) {
+            match host_check(gw, &conn, &head) {
+                Ok(()) => {
+                    let origin = origin_of(gw, &conn, &head);
+                    if !super::api::serve(gw, &mut conn, &head, &origin, &limits) || gw.shutting_down.load(Ordering::SeqCst) {
+                        linger(conn.stream());
+                        return;
+                    }
+                    continue;
+                }
+                Err(r) => {
+                    let _ = conn.write_response(&secure(r.close()), false);
+                    linger(conn.stream());
+                    return;
+                }
+            }
+        }
         let mut resp = match host_check(gw, &conn, &head) {
             Ok(()) => route(gw, &head),
             Err(r) => r,

@@ -99,7 +99,7 @@ fn ipv4_mapped_eq(a: IpAddr, b: IpAddr) -> bool {
 
 /// Whether auth failures from this client count: loopback is exempt (when
 /// configured, as upstream) unless the request carries a browser `Origin`.
-fn limited(live: &Live, origin: &Origin) -> bool {
+pub(super) fn limited(live: &Live, origin: &Origin) -> bool {
     !(live.config.gateway.auth.rate_limit.exempt_loopback && origin.ip.is_loopback() && origin.browser_origin.is_none())
 }
 

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::config::model::{AuthMode, Bind, Config, Secret, SecretSource};
+use crate::config::model::{AuthMode, Bind, Config};
 use crate::paths::Env;
 
 pub const DEFAULT_PORT: u16 = 18789;
@@ -148,22 +148,6 @@ pub fn mode_guard(config_exists: bool, config: &Config, allow_unconfigured: bool
     }
 }
 
-/// The value of a configured secret (inline, `env` or `file` reference).
-pub fn secret_value(secret: &Secret, env: &Env) -> Result<String, String> {
-    match secret {
-        Secret::Inline(r) => Ok(r.0.clone()),
-        Secret::Ref { source: SecretSource::Env, id, .. } => {
-            env.get(id).cloned().ok_or_else(|| format!("the secret reference names the environment variable {id}, which is not set"))
-        }
-        Secret::Ref { source: SecretSource::File, id, .. } => std::fs::read_to_string(crate::paths::expand_home(id, std::path::Path::new(env.get("HOME").map(String::as_str).unwrap_or("/"))))
-            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-            .map_err(|e| format!("cannot read the secret file {id}: {e}")),
-        Secret::Ref { source: SecretSource::Exec, .. } => {
-            Err("secret references with source \"exec\" are not supported here; use \"env\" or \"file\"".into())
-        }
-    }
-}
-
 /// Values that are not secrets: empty, unset markers, redaction markers and
 /// the example tokens from documentation.
 pub fn is_placeholder(token: &str) -> bool {
@@ -186,13 +170,13 @@ pub fn auth(opts: &Opts, env: &Env, config: &Config, loopback: bool, bind_label:
     let (token, token_source) = match (&opts.token, nonempty_env("OPENCLAW_GATEWAY_TOKEN"), &a.token) {
         (Some(t), _, _) => (Some(t.clone()), "--token"),
         (None, Some(t), _) => (Some(t), "OPENCLAW_GATEWAY_TOKEN"),
-        (None, None, Some(s)) => (Some(secret_value(s, env).map_err(|e| format!("gateway.auth.token: {e}"))?), "gateway.auth.token"),
+        (None, None, Some(s)) => (Some(s.value(env).map_err(|e| format!("gateway.auth.token: {e}"))?), "gateway.auth.token"),
         _ => (None, ""),
     };
     let (password, password_source) = match (&opts.password, nonempty_env("OPENCLAW_GATEWAY_PASSWORD"), &a.password) {
         (Some(p), _, _) => (Some(p.clone()), "--password"),
         (None, Some(p), _) => (Some(p), "OPENCLAW_GATEWAY_PASSWORD"),
-        (None, None, Some(s)) => (Some(secret_value(s, env).map_err(|e| format!("gateway.auth.password: {e}"))?), "gateway.auth.password"),
+        (None, None, Some(s)) => (Some(s.value(env).map_err(|e| format!("gateway.auth.password: {e}"))?), "gateway.auth.password"),
         _ => (None, ""),
     };
     let explicit_mode = match opts.auth.as_deref() {

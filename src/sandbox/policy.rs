@@ -305,7 +305,10 @@ fn outside_allow(policy: &ToolPolicy, name: &str) -> bool {
     !allow.is_empty() && !matches_any(name, &allow)
 }
 
-fn matches_any(name: &str, patterns: &[String]) -> bool {
+/// Whether the normalized tool `name` matches one of `patterns` (already
+/// normalized and group-expanded, as [`expand_groups`] returns them): `*`
+/// matches everything, entries with `*` are globs, others compare exactly.
+pub fn matches_any(name: &str, patterns: &[String]) -> bool {
     patterns.iter().any(|p| p == "*" || p == name || (p.contains('*') && glob_match(p, name)))
 }
 
