@@ -296,14 +296,12 @@ impl Runtime {
     pub fn run_turn(self: &Arc<Self>, run: &Run, message: &str, timeout: Option<Duration>, sink: &dyn Fn(&Run, Event)) -> Outcome {
         let outcome = self.turn(run, message, timeout, sink, 0);
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&run.run_id);
-        let event = match &outcome {
-            Outcome::Final { text, usage } => {
-                Event::Final { text: text.clone(), usage: *usage, stop_reason: "stop".to_string() }
-            }
-            Outcome::Error(e) => Event::Error(e.clone()),
-            Outcome::Aborted => Event::Aborted,
-        };
-        sink(run, event);
+        // `turn` sent the final event itself (before its metadata write).
+        match &outcome {
+            Outcome::Final { .. } => {}
+            Outcome::Error(e) => sink(run, Event::Error(e.clone())),
+            Outcome::Aborted => sink(run, Event::Aborted),
+        }
         self.timing.turns.fetch_add(1, Ordering::Relaxed);
         outcome
     }
@@ -462,6 +460,9 @@ impl Runtime {
             }
             history.push(Message::assistant(reply.text.clone(), reply.tool_calls.clone()));
             if reply.tool_calls.is_empty() {
+                // The reply is durable in the transcript: answer first, then
+                // update the session's metadata (still under its lock).
+                sink(run, Event::Final { text: reply.text.clone(), usage, stop_reason: "stop".to_string() });
                 if let Err(e) = store.touch(key, now_ms(), usage) {
                     log::warn!("session {key}: cannot update sessions.json: {e}");
                 }
@@ -485,9 +486,6 @@ impl Runtime {
                     return fail(format!("cannot save a tool result: {e}"));
                 }
                 history.push(Message::tool_result(call.id.clone(), output.text, output.is_error));
-            }
-            if let Err(e) = store.touch(key, now_ms(), Usage::default()) {
-                log::warn!("session {key}: cannot update sessions.json: {e}");
             }
         }
         let text = format!("The agent stopped after {MAX_STEPS} model calls without a final answer.");
