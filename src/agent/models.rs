@@ -111,7 +111,8 @@ pub fn endpoint(config: &Config, env: &Env, model_ref: &str) -> Result<Endpoint,
             };
             let base = if p.base_url.trim().is_empty() { b.map(|b| b.2.to_string()).unwrap_or_default() } else { p.base_url.clone() };
             let headers: Vec<(String, String)> = p.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            (api, base, b.is_none_or(|b| b.3), headers)
+            // A provider of one's own (a local server) may need no key.
+            (api, base, b.is_some_and(|b| b.3), headers)
         }
         (None, Some(b)) => (b.1, b.2.to_string(), b.3, Vec::new()),
         (None, None) => {
@@ -199,10 +200,12 @@ mod tests {
                agents: {defaults: {model: {primary: "local/m", fallbacks: ["claude/c", "nope/x"]}}}}"#,
         );
         let p = plan(&c, &env(&[("LOCAL_API_KEY", "from-env")]), "main");
-        assert_eq!(p.endpoints.len(), 1, "{:?}", p.problems);
+        assert_eq!(p.endpoints.len(), 2, "{:?}", p.problems);
         assert_eq!(p.endpoints[0].api_key.as_deref(), Some("from-env"));
-        assert!(p.problems[0].contains("CLAUDE_API_KEY"), "{:?}", p.problems);
-        assert!(p.problems[1].contains("unknown provider \"nope\""), "{:?}", p.problems);
+        assert_eq!(p.endpoints[1].api_key, None, "a provider of one's own may go without a key");
+        assert!(p.problems[0].contains("unknown provider \"nope\""), "{:?}", p.problems);
+        let p = plan(&config_from(r#"{agents: {defaults: {model: "anthropic/c"}}}"#), &env(&[]), "main");
+        assert!(p.problems[0].contains("ANTHROPIC_API_KEY"), "{:?}", p.problems);
     }
 
     #[test]
