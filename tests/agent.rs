@@ -545,6 +545,21 @@ fn sandboxed_turn_runs_exec_in_a_real_container() {
     assert!(!h.state().join("workspace/made-in-sandbox.txt").exists());
     let t = turn(&mut c, "", "exec: cat made-in-sandbox.txt");
     assert!(t.text.contains('x'), "{t:?}");
+    // An attachment is saved in the gateway's media folder and copied into
+    // the sandbox workspace's media/inbound/, where the sandbox user reads it.
+    let content = openclaw::crypto::base64_encode(b"attached-bytes-42");
+    let started = c
+        .call("chat.send", json!({"message": "exec: cat media/inbound/*.txt", "attachments": [{"fileName": "../../note.txt", "mimeType": "text/plain", "content": content}]}))
+        .unwrap();
+    let t = follow(&mut c, started["runId"].as_str().unwrap());
+    assert!(t.text.contains("attached-bytes-42"), "{t:?}");
+    let saved: Vec<_> = std::fs::read_dir(h.state().join("media/inbound")).unwrap().filter_map(|e| e.ok()).collect();
+    assert_eq!(saved.len(), 1);
+    let name = saved[0].file_name().to_string_lossy().to_string();
+    assert!(name.starts_with("note-") && name.ends_with(".txt"), "{name}");
+    let msgs = history(&mut c, "agent:main:main");
+    let user = msgs.iter().rev().find(|m| m["role"] == "user").unwrap();
+    assert!(user["content"][0]["text"].as_str().unwrap().contains("[media attached: media/inbound/note-"), "{user}");
 }
 
 #[test]

@@ -44,6 +44,8 @@ pub const DEFAULT_TURN_TIMEOUT: Duration = Duration::from_secs(600);
 pub const MAX_HISTORY_MESSAGES: usize = 400;
 /// The longest user message accepted, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// The largest attachment accepted (upstream's `MEDIA_MAX_BYTES`: 5 MB).
+pub const MEDIA_MAX_BYTES: u64 = 5 * 1024 * 1024;
 /// Tool result text kept in the transcript and sent to the model, at most.
 const MAX_TOOL_RESULT_BYTES: usize = 256 * 1024;
 /// The text answered for a tool call whose result was never recorded.
@@ -68,6 +70,8 @@ pub struct Run {
     pub session_key: String,
     pub abort: AtomicBool,
     pub started_ms: u64,
+    /// Files the message came with, saved under `<state>/media/inbound/`.
+    pub media: Vec<PathBuf>,
 }
 
 /// How a turn ended.
@@ -185,12 +189,18 @@ impl Runtime {
 
     /// Registers a turn for `session_key` (not started yet).
     pub fn new_run(&self, session_key: &str) -> Result<Arc<Run>, StartError> {
+        self.new_run_with_media(session_key, Vec::new())
+    }
+
+    /// [`Runtime::new_run`] for a message with attached files (see [`Runtime::save_media`]).
+    pub fn new_run_with_media(&self, session_key: &str, media: Vec<PathBuf>) -> Result<Arc<Run>, StartError> {
         let run_id = crate::crypto::uuid_v4().map_err(|e| StartError::Unavailable(format!("cannot make a run id: {e}")))?;
         let run = Arc::new(Run {
             run_id: run_id.clone(),
             session_key: session_key.to_string(),
             abort: AtomicBool::new(false),
             started_ms: now_ms(),
+            media,
         });
         self.runs.lock().unwrap_or_else(|e| e.into_inner()).insert(run_id, Arc::clone(&run));
         Ok(run)
@@ -236,6 +246,35 @@ impl Runtime {
     pub fn active_run(&self, session_key: &str) -> Option<String> {
         let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         runs.values().filter(|r| r.session_key == session_key).min_by_key(|r| r.started_ms).map(|r| r.run_id.clone())
+    }
+
+    /// The gateway's folder for received files.
+    pub fn media_dir(&self) -> PathBuf {
+        self.paths.state_dir.join("media").join("inbound")
+    }
+
+    /// Saves an attachment under [`Runtime::media_dir`] (0600) as
+    /// `<stem>-<8 hex><ext>`; the name is reduced to safe characters.
+    pub fn save_media(&self, file_name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+        if bytes.len() as u64 > MEDIA_MAX_BYTES {
+            return Err(format!("attachment {file_name:?} is larger than {MEDIA_MAX_BYTES} bytes"));
+        }
+        let base = Path::new(file_name).file_name().and_then(|n| n.to_str()).unwrap_or("file");
+        let (stem, ext) = match base.rsplit_once('.') {
+            Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
+            _ => (base, String::new()),
+        };
+        let safe = |t: &str, n: usize| -> String {
+            t.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(n).collect()
+        };
+        let ext = if ext.is_empty() { ext } else { format!(".{}", safe(&ext[1..], 15)) };
+        let nonce = crate::crypto::random_hex_token(4).map_err(|e| e.to_string())?;
+        let dir = self.media_dir();
+        crate::fsutil::ensure_private_dir(&self.paths.state_dir.join("media")).map_err(|e| e.to_string())?;
+        crate::fsutil::ensure_private_dir(&dir).map_err(|e| e.to_string())?;
+        let path = dir.join(format!("{}-{nonce}{ext}", safe(stem, 64)));
+        crate::fsutil::write_atomic(&path, bytes).map_err(|e| format!("cannot save attachment {file_name:?}: {e}"))?;
+        Ok(path)
     }
 
     /// Aborts every turn and stops background commands (gateway shutdown).
@@ -347,6 +386,34 @@ impl Runtime {
             }
             Err(e) => return fail(format!("cannot read the session transcript: {e}")),
         };
+        let mut staged_sandbox: Option<(Manager, Sandbox)> = None;
+        let message = if run.media.is_empty() {
+            message.to_string()
+        } else {
+            let main = keys::main_session_key(&config, &agent_id);
+            let shown: Vec<String> = if keys::is_sandboxed(config.sandbox_for(&agent_id).mode, key, &main) {
+                // Reference §3.9: copied into the sandbox workspace, named relative to it.
+                match self.ensure_sandbox(&config, key, &agent_id) {
+                    Ok((m, sb)) => {
+                        let paths = stage_media(&sb.workspace_dir, &self.media_dir(), &run.media, MEDIA_MAX_BYTES);
+                        staged_sandbox = Some((m, sb));
+                        paths
+                    }
+                    Err(e) => {
+                        log::warn!("session {key}: attachments not staged: {e}");
+                        Vec::new()
+                    }
+                }
+            } else {
+                run.media.iter().map(|p| p.display().to_string()).collect()
+            };
+            if shown.is_empty() {
+                message.to_string()
+            } else {
+                format!("{message}\n\n[media attached: {}]", shown.join(", "))
+            }
+        };
+        let message = message.as_str();
         let user = json!({"role": "user", "content": [{"type": "text", "text": message}], "timestamp": now_ms()});
         if let Err(e) = store.append_message(&sid, user) {
             return fail(format!("cannot save the message: {e}"));
@@ -389,8 +456,8 @@ impl Runtime {
             session_key: key,
             policy: &effective,
             workspace,
-            sandbox: None,
-            manager: None,
+            sandbox: staged_sandbox.as_ref().map(|(_, sb)| sb.clone()),
+            manager: staged_sandbox.map(|(m, _)| m),
             depth,
         };
 
@@ -539,17 +606,22 @@ impl Runtime {
         if let (Some(m), Some(s)) = (&cx.manager, &cx.sandbox) {
             return Ok((m.clone(), s.clone()));
         }
+        let (manager, sandbox) = self.ensure_sandbox(cx.config, cx.session_key, cx.agent_id)?;
+        cx.manager = Some(manager.clone());
+        cx.sandbox = Some(sandbox.clone());
+        Ok((manager, sandbox))
+    }
+
+    fn ensure_sandbox(&self, config: &Config, session_key: &str, agent_id: &str) -> Result<(Manager, Sandbox), String> {
         let Some(docker) = self.docker.clone() else {
             return Err(format!(
                 "This session runs its tools in a Docker sandbox (agents.defaults.sandbox.mode={}), but the Docker \
                  Engine is not reachable. Start Docker (or set DOCKER_HOST), or set agents.defaults.sandbox.mode=off.",
-                cx.config.sandbox_for(cx.agent_id).mode.as_str()
+                config.sandbox_for(agent_id).mode.as_str()
             ));
         };
         let manager = Manager::new(docker, self.paths.clone());
-        let sandbox = manager.ensure(cx.config, cx.session_key).map_err(|e| format!("Sandbox unavailable: {e}"))?;
-        cx.manager = Some(manager.clone());
-        cx.sandbox = Some(sandbox.clone());
+        let sandbox = manager.ensure(config, session_key).map_err(|e| format!("Sandbox unavailable: {e}"))?;
         Ok((manager, sandbox))
     }
 
@@ -1001,7 +1073,20 @@ pub fn stage_media(sandbox_workspace: &Path, media_dir: &Path, files: &[PathBuf]
         let ext: String = real.extension().and_then(|e| e.to_str()).map(|e| format!(".{e}")).unwrap_or_default();
         let ext: String = ext.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').take(16).collect();
         let nonce = crate::crypto::random_hex_token(4).unwrap_or_else(|_| "00000000".into());
+        // What we create belongs to the workspace's owner (the sandbox user).
+        let owner = std::fs::metadata(sandbox_workspace).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            (m.uid(), m.gid())
+        });
+        let give = |p: &Path| -> std::io::Result<()> {
+            match owner {
+                Some((u, g)) => std::os::unix::fs::chown(p, Some(u), Some(g)),
+                None => Ok(()),
+            }
+        };
         if let Err(e) = crate::fsutil::ensure_private_dir(&dest_dir).and_then(|()| {
+            give(&sandbox_workspace.join("media"))?;
+            give(&dest_dir)?;
             let mut name = format!("{stem}-{nonce}{ext}");
             let mut n = 1;
             while dest_dir.join(&name).exists() {
@@ -1010,6 +1095,7 @@ pub fn stage_media(sandbox_workspace: &Path, media_dir: &Path, files: &[PathBuf]
             }
             let bytes = std::fs::read(&real)?;
             crate::fsutil::write_atomic(&dest_dir.join(&name), &bytes)?;
+            give(&dest_dir.join(&name))?;
             out.push(format!("media/inbound/{name}"));
             Ok(())
         }) {

@@ -74,7 +74,22 @@ fn send(gw: &Arc<Gateway>, params: &Value) -> Result<Value, RpcError> {
         let running = rt.active_runs().iter().any(|r| &r.run_id == run_id);
         return Ok(json!({"runId": run_id, "status": if running { "in_flight" } else { "ok" }}));
     }
-    let run = rt.new_run(&key).map_err(start_err)?;
+    let media = match params.get("attachments") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) if list.len() <= 8 => {
+            let mut saved = Vec::new();
+            for (i, a) in list.iter().enumerate() {
+                let content = a.get("content").and_then(Value::as_str).unwrap_or("");
+                let bytes = crate::crypto::base64_decode(content.trim())
+                    .ok_or_else(|| RpcError::invalid(format!("attachments[{i}].content must be base64")))?;
+                let name = a.get("fileName").and_then(Value::as_str).unwrap_or("attachment");
+                saved.push(rt.save_media(name, &bytes).map_err(RpcError::invalid)?);
+            }
+            saved
+        }
+        Some(_) => return Err(RpcError::invalid("attachments must be an array of at most 8 {fileName, mimeType, content}")),
+    };
+    let run = rt.new_run_with_media(&key, media).map_err(start_err)?;
     let run_id = run.run_id.clone();
     if let Some(k) = idem {
         if seen.len() >= 10_000 {
