@@ -2,8 +2,10 @@
 //! `tests/ui/ui.test.mjs` (playwright-core with Debian's Chromium; set up by
 //! `scripts/ensure-browser.sh`). Each test starts a real gateway; the
 //! pairing test runs the browser inside a network namespace of its own, so
-//! it is a different host as far as the gateway can tell. Screenshots land in
-//! `tests/ui/artifacts/<scenario>/`.
+//! it is a different host as far as the gateway can tell. The chat tests point
+//! the default agent at `fake_model` (tools on the host, no sandbox); one more
+//! drives the Chat page against a scripted gateway inside the browser.
+//! Screenshots land in `tests/ui/artifacts/<scenario>/`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::fake_model::FakeModel;
 use crate::util::{GatewayProc as Gateway, Home, Netns, PrefixGuard};
 
 const TOKEN: &str = "ui0123456789abcdef0123456789abcdef0123";
@@ -157,4 +160,123 @@ fn ui_from_another_host_waits_for_pairing_until_approved() {
     }
     let status = child.wait().unwrap();
     assert!(status.success() && result["ok"] == true, "browser did not connect after approval: {result}");
+}
+
+#[test]
+fn ui_chat_page_renders_a_scripted_run_with_untrusted_text_as_text() {
+    if !browser_ready("ui_chat_page_renders_a_scripted_run_with_untrusted_text_as_text") {
+        return;
+    }
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let r = scenario(node("chat-render", &["--serve", ui.to_str().unwrap()]));
+    assert_eq!(r["bounded"], 500, "{r}");
+}
+
+/// A home whose default agent talks to the fake model, tools on the host
+/// (sandbox off: `exec` runs in the agent workspace).
+fn chat_home(tag: &str, model: &FakeModel) -> Home {
+    home(
+        tag,
+        &format!(
+            ", models: {{ providers: {{ fake: {{ baseUrl: '{}', apiKey: 'sk-test', api: 'openai-completions', models: [{{ id: 'm' }}] }} }} }}, \
+             agents: {{ defaults: {{ model: 'fake/m', sandbox: {{ mode: 'off' }} }} }}",
+            model.openai_base()
+        ),
+    )
+}
+
+/// A scenario's own screenshot folder when one test runs it more than once.
+fn artifacts(name: &str) -> String {
+    ui_dir().join("artifacts").join(name).to_string_lossy().into_owned()
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
+#[test]
+fn ui_chat_streams_a_reply_and_shows_the_tool_call() {
+    if !browser_ready("ui_chat_streams_a_reply_and_shows_the_tool_call") {
+        return;
+    }
+    let model = FakeModel::start();
+    let h = chat_home("ui-chat", &model);
+    let gw = Gateway::start(&h, &[]);
+    let url = format!("http://127.0.0.1:{}/", gw.port);
+    let out = artifacts("chat-tool");
+    let r = scenario(node("chat", &["--url", &url, "--token", TOKEN, "--out", &out, "--message", "exec: echo hello-from-sandbox", "--tool", "exec"]));
+    eprintln!("chat: {r}");
+    assert_eq!(r["sessionKey"], "agent:main:main", "{r}");
+    assert_eq!(r["toolName"], "exec", "{r}");
+    assert!(text(&r["toolArgs"]).contains("echo hello-from-sandbox"), "{r}");
+    assert!(text(&r["toolResult"]).contains("hello-from-sandbox"), "{r}");
+    assert_eq!(r["toolError"], false, "{r}");
+    let final_text = text(&r["finalText"]);
+    assert!(final_text.contains("Tool said:") && final_text.contains("hello-from-sandbox"), "{r}");
+    assert_eq!(r["abortShown"], true, "Abort was never shown during the run: {r}");
+    // The same turn comes back from chat.history after a page switch.
+    assert!(r["reloaded"].to_string().contains("Tool said:"), "{r}");
+    let tools = r["reloadedTools"].as_array().unwrap();
+    assert!(tools.iter().any(|t| t["name"] == "exec" && t["state"] == "done" && text(&t["result"]).contains("hello-from-sandbox")), "{r}");
+}
+
+#[test]
+fn ui_chat_streams_deltas_in_a_new_session_and_aborts_a_run() {
+    if !browser_ready("ui_chat_streams_deltas_in_a_new_session_and_aborts_a_run") {
+        return;
+    }
+    let model = FakeModel::start();
+    let h = chat_home("ui-chat-slow", &model);
+    let gw = Gateway::start(&h, &[]);
+    let url = format!("http://127.0.0.1:{}/", gw.port);
+    // Eight words 150 ms apart: the page must render the reply growing.
+    let out = artifacts("chat-stream");
+    let r = scenario(node("chat", &["--url", &url, "--token", TOKEN, "--out", &out, "--new-session", "--message", "slow 8 150", "--min-deltas", "3"]));
+    eprintln!("chat: {r}");
+    let key = text(&r["sessionKey"]).to_string();
+    assert!(key.starts_with("agent:main:webchat-"), "{r}");
+    assert!(r["streamedDeltas"].as_u64().unwrap() >= 3, "{r}");
+    let final_text = text(&r["finalText"]);
+    assert_eq!(final_text.split_whitespace().count(), 8, "{r}");
+    // Each streamed render is a prefix of the final text (deltas carry the whole text so far).
+    for t in r["streamedTexts"].as_array().unwrap() {
+        assert!(final_text.starts_with(text(t).trim_end()), "{t} is not a prefix of {final_text:?}");
+    }
+    // A long reply, aborted once it streams.
+    let out = artifacts("chat-abort");
+    let a = scenario(node("chat", &["--url", &url, "--token", TOKEN, "--out", &out, "--message", "slow 200 100", "--abort"]));
+    eprintln!("chat: {a}");
+    assert_eq!(a["aborted"], true, "{a}");
+    assert_eq!(a["abortShown"], true, "{a}");
+    let partial = text(&a["partialText"]).split_whitespace().count();
+    assert!((1..200).contains(&partial), "{a}");
+}
+
+#[test]
+fn ui_sessions_page_lists_and_resets_a_session() {
+    if !browser_ready("ui_sessions_page_lists_and_resets_a_session") {
+        return;
+    }
+    let model = FakeModel::start();
+    let h = chat_home("ui-sessions", &model);
+    let gw = Gateway::start(&h, &[]);
+    let url = format!("http://127.0.0.1:{}/", gw.port);
+    let out = artifacts("sessions-chat");
+    scenario(node("chat", &["--url", &url, "--token", TOKEN, "--out", &out, "--message", "exec: echo one", "--tool", "exec"]));
+    let r = scenario(node("sessions", &["--url", &url, "--token", TOKEN, "--key", "agent:main:main", "--open"]));
+    eprintln!("sessions: {r}");
+    let old = text(&r["oldSessionId"]);
+    let new = text(&r["newSessionId"]);
+    assert_ne!(old, new, "{r}");
+    let row = r["before"].as_array().unwrap().iter().find(|row| row["key"] == "agent:main:main").unwrap_or_else(|| panic!("{r}"));
+    assert_ne!(row["cells"][3], "0 / 0", "a turn was run, tokens should be counted: {r}");
+    // On disk: the index names the new id and the old transcript is archived.
+    let dir = h.state().join("agents/main/sessions");
+    let index: Value = serde_json::from_slice(&std::fs::read(dir.join("sessions.json")).unwrap()).unwrap();
+    assert_eq!(index["agent:main:main"]["sessionId"], new, "{index}");
+    let archived = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with(&format!("{old}.jsonl.reset.")));
+    assert!(archived, "no {old}.jsonl.reset.* in {}", dir.display());
 }

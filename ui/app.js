@@ -252,9 +252,9 @@ function call(method, params, timeoutMs) {
 
 // ---------- pages ----------
 const pages = {};
-let current = 'health';
+let current = 'chat';
 function showPage(name, force) {
-  if (!pages[name]) name = 'health';
+  if (!pages[name]) name = 'chat';
   const changed = name !== current;
   if (changed && pages[current].leave) pages[current].leave();
   current = name;
@@ -266,6 +266,205 @@ document.addEventListener('click', (ev) => {
   const b = ev.target.closest('button[data-page]');
   if (b) showPage(b.dataset.page);
 });
+
+// Chat. Model and tool text is untrusted: it only ever goes through textContent.
+const MAX_CHAT = 500;
+const rid = (n) => toHex(crypto.getRandomValues(new Uint8Array(n)));
+const LS_SESSION = 'openclaw.chatSession';
+const chat = { agent: 'main', key: store.get(LS_SESSION) || 'agent:main:main', keys: [], runId: null, mine: new Set(), done: new Set(),
+  stream: null, tools: new Map(), seq: 0, pickTimer: 0 };
+const remember = (set, v) => { set.add(v); if (set.size > 100) set.delete(set.values().next().value); };
+function textOf(m) {
+  const c = m && m.content;
+  if (typeof c === 'string') return c;
+  return Array.isArray(c) ? c.filter((p) => p && p.type === 'text' && typeof p.text === 'string').map((p) => p.text).join('') : '';
+}
+const clip = (s, n) => (s.length > n ? s.slice(0, n) + '…' : s);
+function addChat(node) {
+  const log = $('chat-log'), stick = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+  log.append(node);
+  while (log.childElementCount > MAX_CHAT) { chat.tools.delete(log.firstElementChild.dataset.toolCallId); log.firstElementChild.remove(); }
+  if (stick) log.scrollTop = log.scrollHeight;
+  return node;
+}
+function msg(role, text, ts, extra) {
+  const label = { user: 'You', assistant: 'Assistant', error: 'Error', note: '' }[role];
+  return addChat(el('div', { class: 'msg ' + role, 'data-role': role, title: ts ? new Date(ts).toLocaleString() : null, ...extra },
+    label ? el('div', { class: 'who', text: label }) : null, el('div', { class: 'body', text })));
+}
+function parseArgs(a) {
+  if (typeof a !== 'string') return a;
+  try { return JSON.parse(a); } catch { return a; }
+}
+function toolBlock(id, name, args) {
+  let d = id && chat.tools.get(id);
+  if (d && d.isConnected) return d;
+  args = parseArgs(args);
+  const brief = args && typeof args === 'object' ? [args.command, args.path, args.url, args.query].find((v) => typeof v === 'string') || JSON.stringify(args) : String(args == null ? '' : args);
+  d = el('details', { class: 'tool', 'data-tool-name': name || '?', 'data-tool-call-id': id || null, 'data-state': 'running' },
+    el('summary', null, el('code', { text: name || 'tool' }), ' ', el('span', { class: 'muted', text: clip(brief.replace(/\s+/g, ' '), 80) })),
+    el('div', { class: 'label', text: 'Arguments' }), el('pre', { class: 'tool-args', text: typeof args === 'string' ? args : JSON.stringify(args, null, 2) }),
+    el('div', { class: 'label', text: 'Result' }), el('pre', { class: 'tool-result', text: 'running…' }));
+  if (id) chat.tools.set(id, d);
+  return addChat(d);
+}
+function toolResult(id, name, text, isError) {
+  const d = toolBlock(id, name, null);
+  d.querySelector('.tool-result').textContent = clip(text, 20000);
+  d.dataset.state = isError ? 'error' : 'done';
+  d.classList.toggle('error', !!isError);
+}
+function clearChat() {
+  $('chat-log').replaceChildren();
+  chat.tools.clear(); chat.stream = null;
+}
+function renderHistory(m) {
+  if (m.role === 'user') msg('user', textOf(m), m.timestamp);
+  else if (m.role === 'assistant') {
+    const t = textOf(m);
+    if (t) msg('assistant', t, m.timestamp, { 'data-final': '' });
+    for (const c of Array.isArray(m.content) ? m.content : []) if (c && c.type === 'toolCall') toolBlock(c.id, c.name, c.arguments);
+  } else if (m.role === 'toolResult') toolResult(m.toolCallId, m.toolName, textOf(m), m.isError);
+}
+function setRun(runId) {
+  chat.runId = runId || null;
+  $('chat-abort').hidden = !chat.runId;
+  $('page-chat').dataset.run = chat.runId ? 'running' : 'idle';
+  $('chat-status').textContent = chat.runId ? 'running…' : '';
+}
+function endRun(runId) {
+  remember(chat.done, runId);
+  if (chat.stream) { chat.stream.classList.remove('streaming'); chat.stream = null; }
+  if (!chat.runId || chat.runId === runId) setRun(null);
+}
+function loadHistory() {
+  if (!conn.ready) return Promise.resolve();
+  const key = chat.key, n = ++chat.seq;
+  return call('chat.history', { sessionKey: key }).then((r) => {
+    if (n !== chat.seq || key !== chat.key) return;
+    clearChat();
+    for (const m of r.messages || []) renderHistory(m);
+    setRun(r.runId);
+    $('chat-log').scrollTop = $('chat-log').scrollHeight;
+  }).catch(fail('chat.history'));
+}
+function fillPicker() {
+  const main = `agent:${chat.agent}:main`;
+  const keys = [main, chat.key, ...chat.keys].filter((k, i, a) => a.indexOf(k) === i);
+  $('chat-session').replaceChildren(...keys.map((k) => el('option', { value: k, text: k, selected: k === chat.key })));
+}
+function refreshPicker() {
+  if (!conn.ready) return Promise.resolve();
+  return call('sessions.list', {}).then((r) => {
+    if (r.agentId) chat.agent = r.agentId;
+    chat.keys = (r.sessions || []).slice().sort((a, b) => (b.updatedAt || 0) - (a.updatedAt || 0)).map((s) => s.key);
+    fillPicker();
+    return r;
+  });
+}
+function pickerSoon() { clearTimeout(chat.pickTimer); chat.pickTimer = setTimeout(() => refreshPicker().catch(() => {}), 500); }
+function openChat(key) {
+  if (key !== chat.key) { chat.key = key; store.set(LS_SESSION, key); clearChat(); setRun(null); }
+  fillPicker();
+  if (current === 'chat') loadHistory(); else showPage('chat');
+}
+pages.chat = { enter() { refreshPicker().catch(fail('sessions')); loadHistory(); } };
+$('chat-session').addEventListener('change', (ev) => openChat(ev.target.value));
+$('chat-new').addEventListener('click', () => {
+  chat.key = `agent:${chat.agent}:webchat-${rid(4)}`;
+  store.set(LS_SESSION, chat.key);
+  chat.seq++; clearChat(); setRun(null); fillPicker();
+  $('chat-input').focus();
+});
+function sendChat() {
+  const input = $('chat-input'), text = input.value;
+  if (!text.trim()) return;
+  if (!conn.ready) { toast('Not connected', 'error'); return; }
+  input.value = '';
+  msg('user', text, Date.now());
+  $('chat-log').scrollTop = $('chat-log').scrollHeight;
+  const key = chat.key;
+  call('chat.send', { sessionKey: key, message: text, idempotencyKey: rid(16) }).then((r) => {
+    if (!r.runId) return;
+    remember(chat.mine, r.runId);
+    if (key === chat.key && !chat.done.has(r.runId) && !chat.runId) setRun(r.runId);
+  }).catch((err) => { if (key === chat.key) msg('error', `send failed: ${err.message || err}`); });
+}
+$('chat-form').addEventListener('submit', (ev) => { ev.preventDefault(); sendChat(); });
+$('chat-input').addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); sendChat(); }
+});
+$('chat-abort').addEventListener('click', () => {
+  call('chat.abort', { sessionKey: chat.key, runId: chat.runId || undefined })
+    .then((r) => { if (!r.aborted) toast('Nothing to abort'); }).catch(fail('abort'));
+});
+on('chat', (p) => {
+  if (p.state !== 'delta' && current === 'sessions') loadSessions();
+  if (p.sessionKey !== chat.key) {
+    if (!chat.keys.includes(p.sessionKey) || p.state !== 'delta') pickerSoon();
+    return;
+  }
+  if (chat.done.has(p.runId)) return;
+  if (p.state === 'delta') {
+    if (!chat.runId) setRun(p.runId);
+    const t = textOf(p.message);
+    if (!t) return;
+    if (!chat.stream) chat.stream = msg('assistant', '', p.message && p.message.timestamp, { class: 'msg assistant streaming', 'data-run-id': p.runId });
+    chat.stream.lastChild.textContent = t;
+    const log = $('chat-log');
+    if (log.scrollHeight - log.scrollTop - log.clientHeight < 120) log.scrollTop = log.scrollHeight;
+  } else if (p.state === 'final') {
+    const t = textOf(p.message);
+    const b = chat.stream;
+    if (b) { b.lastChild.textContent = t; b.dataset.final = ''; } else if (t) msg('assistant', t, p.message && p.message.timestamp, { 'data-final': '', 'data-run-id': p.runId });
+    const other = !chat.mine.has(p.runId);
+    endRun(p.runId);
+    pickerSoon();
+    if (other) loadHistory(); // another client's turn: its user message is only in the transcript
+  } else if (p.state === 'error') {
+    endRun(p.runId);
+    msg('error', p.errorMessage || 'The run failed.', Date.now(), { role: 'alert' });
+  } else if (p.state === 'aborted') {
+    endRun(p.runId);
+    msg('note', 'Run aborted.');
+  }
+});
+on('agent', (p) => {
+  if (p.stream !== 'tool' || p.sessionKey !== chat.key || chat.done.has(p.runId)) return;
+  const d = p.data || {};
+  if (!chat.runId) setRun(p.runId);
+  // Each model step streams its own text: what came before a tool stays above it.
+  if (chat.stream) { chat.stream.classList.remove('streaming'); chat.stream = null; }
+  if (d.phase === 'start') toolBlock(d.toolCallId, d.name, d.args);
+  else if (d.phase === 'result') toolResult(d.toolCallId, d.name, typeof d.result === 'string' ? d.result : JSON.stringify(d.result), d.isError);
+});
+
+// Sessions
+function ago(ms) { return ms ? dur(Date.now() - ms) + ' ago' : '–'; }
+function loadSessions() {
+  if (!conn.ready) return Promise.resolve();
+  return refreshPicker().then((r) => {
+    const rows = (r.sessions || []).slice().sort((a, b) => (b.updatedAt || 0) - (a.updatedAt || 0));
+    $('sessions-empty').hidden = rows.length > 0;
+    $('sessions-table').parentElement.hidden = !rows.length;
+    $('sessions-table').tBodies[0].replaceChildren(...rows.map((s) => {
+      const e = s.entry || {};
+      return el('tr', { 'data-key': s.key, 'data-session-id': e.sessionId },
+        el('td', { class: 'wrap', title: e.sessionId }, el('code', { text: s.key }), e.displayName ? ' ' + e.displayName : ''),
+        el('td', { title: s.updatedAt ? new Date(s.updatedAt).toLocaleString() : null, text: ago(s.updatedAt) }),
+        el('td', { text: e.chatType || '–' }),
+        el('td', { text: `${e.inputTokens || 0} / ${e.outputTokens || 0}` }),
+        el('td', { class: 'actions' },
+          act('Open in chat', '', () => openChat(s.key), { 'data-action': 'open' }),
+          act('Reset', 'danger', () => {
+            if (!confirm(`Reset ${s.key}? The transcript is archived and the session starts empty.`)) return;
+            return call('sessions.reset', { key: s.key }).then(() => toast(`Reset ${s.key}`)).catch(fail('reset')).finally(loadSessions);
+          }, { 'data-action': 'reset' })));
+    }));
+  }).catch(fail('sessions'));
+}
+pages.sessions = { enter: loadSessions };
+$('sessions-refresh').addEventListener('click', loadSessions);
 
 // Overview / health
 function fillStats(dl, rows) {
@@ -508,6 +707,6 @@ on('shutdown', (p) => toast(`Gateway shutting down${p.reason ? ': ' + p.reason :
 
 window.openclawTest = { sha256hex, toasts: toastLog, deviceId: () => device.id, showPage, state: () => ({ ready: conn.ready, pairing: conn.pairing, page: current }) };
 renderSettings();
-showPage('health');
+showPage('chat');
 connect();
 })();

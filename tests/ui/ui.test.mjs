@@ -16,6 +16,15 @@
 //   config-invalid   connect, open Config, save --bad-config (default `{ gateway: { port: "nope" } }`),
 //                    expect #config-errors to mention gateway.port (--expect-error to change)
 //   config-save      connect, open Config, save --good-config TEXT, expect "Saved" and the text back
+//   chat             connect, open Chat (--new-session: a fresh session), send --message (Enter), wait for the
+//                    run to end; --tool NAME: expect a tool block NAME with a result and expand it;
+//                    --expect-final REGEX; --min-deltas N; --abort: click Abort once text streams and expect
+//                    "Run aborted". Result: {sessionKey, toolName, toolArgs, toolResult, finalText, streamedDeltas}
+//   sessions         connect, open Sessions, expect a row (--key KEY, else the first), Reset it (confirm) and
+//                    expect its session id to change; --open: then "Open in chat" and expect an empty transcript
+//   chat-render      no gateway (--serve UIDIR): a scripted gateway over page.routeWebSocket checks the Chat
+//                    page's rendering: history, streamed text around a tool block, hostile text kept as text,
+//                    other sessions ignored, errors shown, Shift+Enter, New session, at most 500 entries
 //   sha256           the page's SHA-256 against known vectors and node:crypto (no connection needed)
 //   layout           360x740 viewport: every page screenshotted, no horizontal page overflow
 //   dev              no gateway: --serve DIR serves the ui folder (with the gateway's CSP); runs the
@@ -34,7 +43,7 @@ import { dirname, join, resolve, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const PAGES = ['health', 'devices', 'sandboxes', 'config', 'logs', 'settings'];
+const PAGES = ['chat', 'sessions', 'health', 'devices', 'sandboxes', 'config', 'logs', 'settings'];
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 class Fail extends Error {}
@@ -62,7 +71,7 @@ const out = resolve(args.out || join(HERE, 'artifacts', scenario || 'none'));
 const token = typeof args.token === 'string' ? args.token : '';
 const [vw, vh] = String(args.viewport || '1280x900').split('x').map(Number);
 
-const scenarios = { 'token-fragment': tokenFragment, 'pairing-pending': pairingPending, sandboxes, 'approve-pending': approvePending, 'config-invalid': configInvalid, 'config-save': configSave, sha256, layout, dev };
+const scenarios = { chat, sessions, 'chat-render': chatRender, 'token-fragment': tokenFragment, 'pairing-pending': pairingPending, sandboxes, 'approve-pending': approvePending, 'config-invalid': configInvalid, 'config-save': configSave, sha256, layout, dev };
 if (!scenarios[scenario] || (!args.url && !args.serve) || args.help) {
   process.stderr.write(`usage: node ui.test.mjs <${Object.keys(scenarios).join('|')}> --url URL [--token T] [--out DIR] [--serve UIDIR]\n`);
   process.exit(2);
@@ -159,6 +168,8 @@ async function tokenFragment() {
     expect(!st.href.includes(token), 'the token is still in the address bar');
     expect(st.stored === token, 'localStorage openclaw.token does not hold the token from the fragment');
   }
+  expect(await page.$eval('#page-chat', (e) => !e.hidden), 'Chat is not the page shown after connecting');
+  await openPage('health');
   await waitText('#health-stats', /Version/, 'health page');
   const pages = [];
   for (const name of PAGES) {
@@ -284,6 +295,200 @@ async function configSave() {
   expect(after === good, 'the gateway does not return the saved text');
   await shot('config-saved');
   return { saved: true };
+}
+
+async function chat() {
+  const message = typeof args.message === 'string' ? args.message : 'exec: echo hello-from-sandbox';
+  const tool = typeof args.tool === 'string' ? args.tool : '';
+  await connectOrFail();
+  await openPage('chat');
+  await page.waitForSelector('#chat-session option', { state: 'attached' });
+  if (args['new-session']) {
+    const before = await page.$eval('#chat-session', (e) => e.value);
+    await page.click('#chat-new');
+    const after = await page.$eval('#chat-session', (e) => e.value);
+    expect(after !== before && /^agent:[^:]+:webchat-[0-9a-f]+$/.test(after), `New session picked ${after} (was ${before})`);
+  }
+  const sessionKey = await page.$eval('#chat-session', (e) => e.value);
+  // Watch what the page renders: every distinct streamed text, and whether Abort showed.
+  await page.evaluate(() => {
+    const w = window.chatWatch = { texts: [], abortShown: false };
+    new MutationObserver(() => {
+      const b = document.querySelector('#chat-log .msg.streaming .body');
+      if (b && b.textContent !== w.texts[w.texts.length - 1]) w.texts.push(b.textContent);
+      if (!document.getElementById('chat-abort').hidden) w.abortShown = true;
+    }).observe(document.getElementById('page-chat'), { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+  const finalsBefore = await page.$$eval('#chat-log .msg.assistant[data-final]', (es) => es.length);
+  await page.fill('#chat-input', message);
+  await page.press('#chat-input', 'Enter');
+  await page.waitForFunction((m) => { const u = document.querySelectorAll('#chat-log .msg.user .body'); return u.length && u[u.length - 1].textContent === m; }, message);
+  expect(await page.$eval('#chat-input', (e) => e.value) === '', 'the composer was not cleared after sending');
+  if (args.abort) {
+    await page.waitForSelector('#chat-log .msg.streaming');
+    await shot('chat-streaming');
+    await page.click('#chat-abort');
+    try { await page.waitForFunction(() => /Run aborted/.test(document.getElementById('chat-log').textContent) && document.getElementById('page-chat').dataset.run === 'idle'); } catch { throw new Fail('no "Run aborted" after clicking Abort'); }
+    await shot('chat-aborted');
+    const w = await page.evaluate(() => window.chatWatch);
+    const partial = await page.$$eval('#chat-log .msg.assistant .body', (es) => es.length ? es[es.length - 1].textContent : '');
+    expect(await page.$eval('#chat-abort', (e) => e.hidden), 'Abort still shown after the run ended');
+    return { sessionKey, aborted: true, partialText: partial, streamedDeltas: w.texts.length, abortShown: w.abortShown };
+  }
+  let toolName = null, toolArgs = null, toolResult = null, toolError = null;
+  if (tool) {
+    const sel = `#chat-log details.tool[data-tool-name="${tool}"]`;
+    try { await page.waitForSelector(`${sel}:not([data-state="running"])`, { state: 'attached' }); } catch { throw new Fail(`no finished tool block ${tool}`); }
+  }
+  try {
+    await page.waitForFunction((n) => document.querySelectorAll('#chat-log .msg.assistant[data-final]').length > n || document.querySelector('#chat-log .msg.error'), finalsBefore);
+  } catch { throw new Fail('no final assistant message'); }
+  const err = await page.$eval('#chat-log', (l) => { const e = l.querySelector('.msg.error .body'); return e && e.textContent; });
+  expect(!err, `the run failed: ${err}`);
+  try { await page.waitForFunction(() => document.getElementById('page-chat').dataset.run === 'idle'); } catch { throw new Fail('the run never ended (Abort still shown)'); }
+  expect(await page.$eval('#chat-abort', (e) => e.hidden), 'Abort still shown after the run ended');
+  if (tool) {
+    const sel = `#chat-log details.tool[data-tool-name="${tool}"]`;
+    await page.click(`${sel} summary`);
+    expect(await page.$eval(sel, (d) => d.open), 'the tool block did not expand');
+    await page.$eval(sel, (d) => d.scrollIntoView());
+    ({ toolName, toolArgs, toolResult, toolError } = await page.$eval(sel, (d) => ({ toolName: d.dataset.toolName, toolArgs: d.querySelector('.tool-args').textContent,
+      toolResult: d.querySelector('.tool-result').textContent, toolError: d.classList.contains('error') })));
+    await shot('chat-tool-expanded');
+  }
+  const finalText = await page.$$eval('#chat-log .msg.assistant[data-final] .body', (es) => es[es.length - 1].textContent);
+  const w = await page.evaluate(() => window.chatWatch);
+  await shot('chat-final');
+  if (typeof args['expect-final'] === 'string') expect(new RegExp(args['expect-final']).test(finalText), `final text ${JSON.stringify(finalText)} does not match ${args['expect-final']}`);
+  const minDeltas = Number(args['min-deltas'] || 0);
+  expect(w.texts.length >= minDeltas, `only ${w.texts.length} streamed renders seen, expected at least ${minDeltas}`);
+  // The transcript reloaded from the gateway shows the same turn.
+  await openPage('sessions');
+  await openPage('chat');
+  await page.waitForFunction((m) => Array.from(document.querySelectorAll('#chat-log .msg.user .body')).some((b) => b.textContent === m), message);
+  const reloaded = await page.$$eval('#chat-log .msg.assistant[data-final] .body', (es) => es.map((e) => e.textContent));
+  const reloadedTools = await page.$$eval('#chat-log details.tool', (ds) => ds.map((d) => ({ name: d.dataset.toolName, state: d.dataset.state, result: d.querySelector('.tool-result').textContent })));
+  const errors = await errorToasts();
+  expect(!errors.length, `RPC errors shown: ${errors.join(' | ')}`);
+  return { sessionKey, toolName, toolArgs, toolResult, toolError, finalText, streamedDeltas: w.texts.length, streamedTexts: w.texts.slice(-5), abortShown: w.abortShown, reloaded, reloadedTools };
+}
+
+async function sessions() {
+  const want = typeof args.key === 'string' ? args.key : '';
+  await connectOrFail();
+  await openPage('sessions');
+  const sel = want ? `#sessions-table tr[data-key="${want.replace(/["\\]/g, '\\$&')}"]` : '#sessions-table tbody tr[data-key]';
+  try { await page.waitForSelector(sel); } catch { throw new Fail(`no session row ${want}`); }
+  const key = await page.$eval(sel, (tr) => tr.dataset.key);
+  const rowSel = `#sessions-table tr[data-key="${key.replace(/["\\]/g, '\\$&')}"]`;
+  const rowsOf = () => page.$$eval('#sessions-table tbody tr', (trs) => trs.map((tr) => ({
+    key: tr.dataset.key, sessionId: tr.dataset.sessionId, cells: Array.from(tr.cells).slice(0, 4).map((c) => c.textContent) })));
+  const before = await rowsOf();
+  await shot('sessions');
+  const oldId = await page.$eval(rowSel, (tr) => tr.dataset.sessionId);
+  let asked = '';
+  page.once('dialog', (d) => { asked = d.message(); d.accept(); });
+  await page.click(`${rowSel} button[data-action="reset"]`);
+  try {
+    await page.waitForFunction(([s, id]) => { const tr = document.querySelector(s); return tr && tr.dataset.sessionId && tr.dataset.sessionId !== id; }, [rowSel, oldId]);
+  } catch { throw new Fail(`session ${key} kept its session id ${oldId} after Reset`); }
+  expect(asked.includes(key), `the confirm dialog did not name the session: ${JSON.stringify(asked)}`);
+  await settle();
+  const after = await rowsOf();
+  await shot('sessions-reset');
+  let opened = null;
+  if (args.open) {
+    await page.click(`${rowSel} button[data-action="open"]`);
+    await page.waitForSelector('#page-chat:not([hidden])');
+    await settle();
+    opened = { picker: await page.$eval('#chat-session', (e) => e.value), messages: await page.$$eval('#chat-log > *', (es) => es.length) };
+    expect(opened.picker === key, `Open in chat picked ${opened.picker}, not ${key}`);
+    expect(opened.messages === 0, `the reset session still shows ${opened.messages} messages`);
+    await shot('sessions-opened');
+  }
+  const errors = await errorToasts();
+  expect(!errors.length, `RPC errors shown: ${errors.join(' | ')}`);
+  return { key, before, after, oldSessionId: oldId, newSessionId: after.find((r) => r.key === key).sessionId, opened };
+}
+
+async function chatRender() {
+  const HOSTILE = '<img src=x onerror="document.title=1">';
+  const sent = [];
+  const sessionsList = [{ key: 'agent:main:main', updatedAt: 2, entry: { sessionId: 'a' } }, { key: 'agent:main:big', updatedAt: 1, entry: { sessionId: 'b' } }];
+  const history = {
+    'agent:main:main': [
+      { role: 'user', content: [{ type: 'text', text: 'earlier ' + HOSTILE }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'Looking.' }, { type: 'toolCall', id: 'h1', name: 'read', arguments: '{"path":"README.md"}' }] },
+      { role: 'toolResult', toolCallId: 'h1', toolName: 'read', content: [{ type: 'text', text: 'ENOENT ' + HOSTILE }], isError: true },
+      { role: 'assistant', content: 'No readme.' }],
+    'agent:main:big': Array.from({ length: 600 }, (_, i) => ({ role: 'user', content: [{ type: 'text', text: `m${i}` }] })),
+  };
+  let sock;
+  const ev = (event, payload) => sock.send(JSON.stringify({ type: 'event', event, payload }));
+  await page.routeWebSocket(/.*/, (ws) => {
+    sock = ws;
+    setTimeout(() => ev('connect.challenge', { nonce: 'n', ts: 0 }), 10);
+    ws.onMessage((m) => {
+      const r = JSON.parse(m), p = r.params || {};
+      sent.push(r);
+      const answer = { connect: { type: 'hello-ok', server: {} }, 'sessions.list': { agentId: 'main', sessions: sessionsList },
+        'chat.history': { sessionKey: p.sessionKey, messages: history[p.sessionKey] || [], runId: null },
+        'chat.send': { runId: 'r' + sent.length, status: 'started' }, 'chat.abort': { ok: true, aborted: true, runIds: [] } }[r.method] || {};
+      ws.send(JSON.stringify({ type: 'res', id: r.id, ok: true, payload: answer }));
+    });
+  });
+  await page.goto(baseUrl, { waitUntil: 'load' });
+  await waitText('#conn-state', /^connected$/, 'scripted gateway');
+  await page.waitForSelector('#chat-log details.tool[data-tool-name="read"].error', { state: 'attached' });
+  await page.fill('#chat-input', 'line one');
+  await page.press('#chat-input', 'Shift+Enter');
+  await page.type('#chat-input', 'line two ' + HOSTILE);
+  await page.press('#chat-input', 'Enter');
+  await page.waitForFunction(() => document.getElementById('page-chat').dataset.run === 'running');
+  const send = sent.find((r) => r.method === 'chat.send');
+  expect(send.params.message === 'line one\nline two ' + HOSTILE && send.params.sessionKey === 'agent:main:main', `chat.send params ${JSON.stringify(send.params)}`);
+  const run = 'r' + (sent.indexOf(send) + 1), key = 'agent:main:main';
+  const say = (text, state) => ev('chat', { runId: run, sessionKey: key, state: state || 'delta', message: { role: 'assistant', content: [{ type: 'text', text }] } });
+  say('Running ' + HOSTILE);
+  ev('agent', { runId: run, sessionKey: key, stream: 'tool', data: { phase: 'start', name: 'exec', toolCallId: 'c1', args: { command: 'echo ' + HOSTILE } } });
+  ev('chat', { runId: 'x', sessionKey: 'agent:main:elsewhere', state: 'final', message: { role: 'assistant', content: [{ type: 'text', text: 'NOT HERE' }] } });
+  ev('agent', { runId: 'x', sessionKey: 'agent:main:elsewhere', stream: 'tool', data: { phase: 'start', name: 'nothere', toolCallId: 'z' } });
+  await page.waitForSelector('#chat-log details.tool[data-tool-name="exec"][data-state="running"]', { state: 'attached' });
+  await shot('render-running');
+  ev('agent', { runId: run, sessionKey: key, stream: 'tool', data: { phase: 'result', name: 'exec', toolCallId: 'c1', result: HOSTILE, isError: false } });
+  say('Tool said');
+  say('Tool said: hi', 'final');
+  ev('chat', { runId: 'r99', sessionKey: key, state: 'error', errorMessage: 'Provider "fake" is not configured ' + HOSTILE });
+  await page.waitForSelector('#chat-log .msg.error');
+  await page.waitForFunction(() => document.getElementById('page-chat').dataset.run === 'idle');
+  await page.click('#chat-log details.tool[data-tool-name="exec"] summary');
+  await shot('render-done');
+  const log = await page.$$eval('#chat-log > *', (es) => es.map((e) => `${e.className}|${e.querySelector('.body, summary').textContent}`));
+  const want = ['msg user|earlier ' + HOSTILE, 'msg assistant|Looking.', 'tool error|read README.md', 'msg assistant|No readme.',
+    'msg user|line one\nline two ' + HOSTILE, 'msg assistant|Running ' + HOSTILE, 'tool|exec echo ' + HOSTILE, 'msg assistant|Tool said: hi',
+    'msg error|Provider "fake" is not configured ' + HOSTILE];
+  expect(JSON.stringify(log) === JSON.stringify(want), `chat log is\n${JSON.stringify(log, null, 1)}\nwant\n${JSON.stringify(want, null, 1)}`);
+  const hostile = await page.evaluate(() => ({ imgs: document.querySelectorAll('img').length, title: document.title }));
+  expect(!hostile.imgs && hostile.title !== '1', 'hostile text was rendered as HTML');
+  expect(await page.$eval('#chat-log details.tool[data-tool-name="exec"] .tool-result', (e) => e.textContent) === HOSTILE, 'tool result text differs');
+  // New session: a fresh key, an empty transcript, sends go there.
+  await page.click('#chat-new');
+  const fresh = await page.$eval('#chat-session', (e) => e.value);
+  expect(/^agent:main:webchat-[0-9a-f]{8}$/.test(fresh), `new session key ${fresh}`);
+  expect(await page.$$eval('#chat-log > *', (es) => es.length) === 0, 'the new session shows old messages');
+  await page.fill('#chat-input', 'hi');
+  await page.click('#chat-send');
+  await page.waitForFunction(() => document.getElementById('page-chat').dataset.run === 'running');
+  expect(sent.filter((r) => r.method === 'chat.send').pop().params.sessionKey === fresh, 'send did not go to the new session');
+  await page.click('#chat-abort');
+  for (let i = 0; i < 100 && !sent.some((r) => r.method === 'chat.abort'); i++) await page.waitForTimeout(20);
+  expect(sent.some((r) => r.method === 'chat.abort' && r.params.sessionKey === fresh), 'Abort did not call chat.abort for the session');
+  // The DOM stays bounded.
+  await page.selectOption('#chat-session', 'agent:main:big');
+  await page.waitForFunction(() => document.querySelector('#chat-log > :last-child .body')?.textContent === 'm599');
+  const count = await page.$$eval('#chat-log > *', (es) => es.length);
+  expect(count === 500, `${count} entries in the chat log, expected 500`);
+  return { entries: log.length, bounded: count };
 }
 
 async function sha256() {
