@@ -1,5 +1,6 @@
-//! File access rooted in a workspace folder: what the agent's `read`, `write`
-//! and `edit` tools (reference §7) and the sandbox use to touch files in the
+//! File access rooted in a workspace folder: what the agent's `read`, `write`,
+//! `edit` and `apply_patch` tools (reference §7; `remove` and `rename` for the
+//! patch's deletes and moves) and the sandbox use to touch files in the
 //! host folder that a sandbox container has bind-mounted at its workdir
 //! (`/workspace`), or in an agent's own workspace. Upstream did this on the
 //! host against the mounted folder, "sandbox-rooted" (reference §3.7); so do
@@ -180,7 +181,7 @@ impl fmt::Display for Error {
                 f,
                 "Cannot modify {path}: the workspace is mounted read-only (workspaceAccess: \"ro\"). \
                  Set agents.defaults.sandbox.workspaceAccess (or the agent's sandbox.workspaceAccess) \
-                 to \"rw\" to allow write and edit"
+                 to \"rw\" to allow write, edit and apply_patch"
             ),
             Error::NotFound { path } => {
                 write!(f, "File not found: {path}; paths are relative to the workspace root")
