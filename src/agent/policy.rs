@@ -418,6 +418,13 @@ mod tests {
     const MAIN: &str = "agent:main:main";
 
     #[test]
+    fn agent_by_provider_is_read_from_the_config_file() {
+        let c = config(json!({"agents": {"list": [{"id": "main", "tools": {"byProvider": {"openai": {"deny": ["exec"]}}}}]}}));
+        assert!(!offered(&c, "main", "openai", MAIN).contains(&"exec"));
+        assert!(offered(&c, "main", "anthropic", MAIN).contains(&"exec"));
+    }
+
+    #[test]
     fn no_policy_offers_everything() {
         let c = config(json!({}));
         let e = resolve(&c, "main", "openai", MAIN);

@@ -556,7 +556,8 @@ fn read_tool_lists(mut o: Obj<'_>, cx: &mut Cx) -> ToolLists {
 const PROFILES: &[(&str, ToolProfile)] =
     &[("full", ToolProfile::Full), ("coding", ToolProfile::Coding), ("messaging", ToolProfile::Messaging), ("minimal", ToolProfile::Minimal)];
 
-/// Reads a tool policy block; `top` is true for the global `tools` section.
+/// Reads a tool policy block; `top` is true for the global `tools` section and an
+/// agent's `tools` (the blocks that may have `byProvider`), false inside `byProvider`.
 fn read_tool_policy(cx: &mut Cx, o: &mut Obj<'_>, top: bool) -> ToolPolicy {
     let mut p = ToolPolicy {
         profile: o.choice(cx, "profile", PROFILES),
@@ -705,7 +706,7 @@ fn read_agent_entry(cx: &mut Cx, path: &str, v: &Value, key: Option<&str>, home:
     let s = o.child(cx, "sandbox");
     e.sandbox = if s.present() { Some(sandbox::read(s, cx, home)) } else { None };
     let mut t = o.child(cx, "tools");
-    e.tools = read_tool_policy(cx, &mut t, false);
+    e.tools = read_tool_policy(cx, &mut t, true);
     t.finish(cx);
     o.ignored(cx, &["identity", "groupChat", "heartbeat", "subagents", "skills", "humanDelay", "memorySearch", "params"]);
     o.finish(cx);
