@@ -37,9 +37,8 @@
 //! kill, OOM notes), on a thread, since it cannot be interrupted. Its output
 //! (stdout, then stderr, `output_cap / 2` each) arrives when it ends. Each
 //! such command also carries `OPENCLAW_EXEC_SESSION=<uuid>`, so `process
-//! kill` and an abort can stop its processes: a short exec kills every
-//! process whose environment holds that marker, as the sandbox's own timeout
-//! does with its marker, and is repeated while the command has not ended
+//! kill` and an abort can stop its processes with the sandbox's own
+//! `kill_by_env` (the kill its timeout uses), repeated while the command has not ended
 //! (it may not have started yet). If that exec cannot run, the command keeps
 //! running until its timeout, and the tool says so. On abort the call returns at once and the command
 //! becomes a background session while it is being stopped.
@@ -75,7 +74,7 @@ use crate::agent::process::{self, Ending, Killer, Registry, Session, Start, Wait
 use crate::agent::provider::ToolSpec;
 use crate::config::model::ExecSettings;
 use crate::crypto;
-use crate::docker::{Docker, ExecLimits, ExecSpec};
+use crate::docker::Docker;
 use crate::sandbox::exec::{self as sandbox_exec, ExecRequest, PATH_PREFIX, PREPEND_VAR, valid_env_name};
 use crate::sandbox::{Manager, Sandbox};
 use crate::workspace::{Access, Root};
@@ -93,26 +92,6 @@ pub const MAX_YIELD_MS: u64 = 120_000;
 pub const MAX_TIMEOUT_SEC: u64 = 604_800;
 /// The variable that marks every process of one sandboxed exec session.
 pub const SESSION_MARKER_VAR: &str = "OPENCLAW_EXEC_SESSION";
-
-/// Bounds of the exec that stops a sandboxed command.
-const SANDBOX_KILL_LIMITS: ExecLimits = ExecLimits { output_cap: 4096, deadline: Duration::from_secs(10) };
-
-/// Kills every process whose environment holds `$1=$2`, except PID 1 and
-/// itself, until a pass finds none (at most 50 passes); prints `done` then.
-/// Only shell builtins, so it runs even when the container cannot fork.
-const SANDBOX_KILL_SCRIPT: &str = r#"m="$1=$2"; n=0
-while [ "$n" -lt 50 ]; do
-  n=$((n + 1)); hit=
-  for d in /proc/[0-9]*; do
-    p=${d#/proc/}
-    case "$p" in 1|"$$") continue;; esac
-    while IFS= read -r e || [ -n "$e" ]; do
-      case "$e" in *"$m"*) kill -9 "$p" 2>/dev/null; hit=1; break;; esac
-    done 2>/dev/null < "$d/environ"
-  done
-  [ -z "$hit" ] && { echo done; exit 0; }
-done
-exit 1"#;
 
 /// Where a command runs.
 // Made once per call and moved into it, never stored: boxing the large
@@ -442,17 +421,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Runs [`SANDBOX_KILL_SCRIPT`] for `marker` in `container`.
+/// Kills the processes of the sandboxed command marked `marker`.
 fn kill_in_sandbox(docker: &Docker, container: &str, marker: &str) -> Result<(), String> {
-    let spec = ExecSpec {
-        cmd: ["sh", "-c", SANDBOX_KILL_SCRIPT, "openclaw-kill", SESSION_MARKER_VAR, marker].map(String::from).to_vec(),
-        ..ExecSpec::default()
-    };
-    match docker.exec_run(container, &spec, None, SANDBOX_KILL_LIMITS) {
-        Ok(r) if r.exit_code == Some(0) && r.output.stdout.starts_with(b"done") => Ok(()),
-        Ok(r) => Err(format!("the kill exited with {:?}", r.exit_code)),
-        Err(e) => Err(e.to_string()),
-    }
+    sandbox_exec::kill_by_env(docker, container, SESSION_MARKER_VAR, marker)
 }
 
 /// The call was aborted: a host command is killed with its group; a

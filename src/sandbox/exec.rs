@@ -87,11 +87,11 @@ const EXIT_CODE_GRACE: Duration = Duration::from_secs(2);
 /// The longest `workdir` quoted in a warning.
 const SHOWN_WORKDIR_CHARS: usize = 200;
 
-/// Kills every process whose environment holds `OPENCLAW_EXEC_ID=$1`,
-/// except PID 1 and itself, until a pass finds none; prints `done` then.
+/// Kills every process whose environment holds `$1=$2`, except PID 1 and
+/// itself, until a pass finds none; prints `done` then.
 /// Only builtins: `read` drops the NULs of `environ`, and the marker is
 /// unique enough to be matched as a substring.
-const KILL_SCRIPT: &str = r#"m="OPENCLAW_EXEC_ID=$1"; n=0
+const KILL_SCRIPT: &str = r#"m="$1=$2"; n=0
 while [ "$n" -lt 100 ]; do
   n=$((n + 1)); hit=
   for d in /proc/[0-9]*; do
@@ -408,11 +408,18 @@ fn restart_after_failed_kill(docker: &Docker, sandbox: &Sandbox, why: &str) -> S
     }
 }
 
-/// Runs [`KILL_SCRIPT`] for `marker`, retrying while its exec cannot start
-/// or it runs out of passes, for at most [`KILL_BUDGET`].
+/// Kills the processes of one [`run`] (marked `OPENCLAW_EXEC_ID=<marker>`).
 fn kill_marked(docker: &Docker, container: &str, marker: &str) -> Result<(), String> {
+    kill_by_env(docker, container, "OPENCLAW_EXEC_ID", marker)
+}
+
+/// Kills every process in `container` whose environment holds `var=value`
+/// (the agent's `exec` marks its commands this way too), retrying while the
+/// kill cannot start or runs out of passes, for at most [`KILL_BUDGET`], then
+/// waits for the container's process count to go down.
+pub fn kill_by_env(docker: &Docker, container: &str, var: &str, value: &str) -> Result<(), String> {
     let spec = ExecSpec {
-        cmd: ["sh", "-c", KILL_SCRIPT, "openclaw-kill", marker].map(String::from).to_vec(),
+        cmd: ["sh", "-c", KILL_SCRIPT, "openclaw-kill", var, value].map(String::from).to_vec(),
         ..ExecSpec::default()
     };
     let until = Instant::now() + KILL_BUDGET;
