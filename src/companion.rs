@@ -488,7 +488,7 @@ pub fn agent(
                         if shown > 0 {
                             println!();
                         }
-                        eprintln!("[tool] {} {}", d["name"].as_str().unwrap_or("?"), short(&d["args"].to_string(), 200));
+                        eprintln!("[tool] {} {}", d["name"].as_str().unwrap_or("?"), crate::shorten(&d["args"].to_string(), 200));
                     }
                     shown = 0;
                     tools.push(json!({"name": d["name"], "args": d["args"]}));
@@ -525,13 +525,5 @@ pub fn agent(
             }
             _ => {}
         }
-    }
-}
-
-/// At most `max` characters of `s`, with an ellipsis when cut.
-fn short(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
     }
 }

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -35,6 +35,7 @@ use crate::docker::Docker;
 use crate::paths::{Env, Paths};
 use crate::sandbox::{Manager, Sandbox, keys};
 use crate::workspace::{self, Root};
+use crate::{now_ms, shorten as short};
 
 /// Model calls per turn, at most.
 pub const MAX_STEPS: usize = 32;
@@ -1025,20 +1026,12 @@ fn brief_message(m: &Value, include_tools: bool) -> Value {
     v
 }
 
-fn short(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_string(),
-    }
-}
 
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
+
 
 /// Copies inbound media of a sandboxed session into its sandbox workspace
 /// (reference §3.9): each file that lies inside `media_dir` is copied (at most

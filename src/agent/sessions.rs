@@ -54,6 +54,7 @@ use serde_json::{Map, Value};
 pub use crate::config::model::DmScope;
 use crate::config::model::normalize_agent_id;
 use crate::fsutil::{self, Lock};
+use crate::now_ms;
 
 /// The longest session key the store accepts, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -669,10 +670,6 @@ fn load_locked(path: &Path) -> Result<Loaded> {
     Ok(out)
 }
 
-fn now_ms() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map(|d| d.as_millis() as u64).unwrap_or(0)
-}
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for ms since the epoch (days to civil date after
 /// Howard Hinnant's algorithm).

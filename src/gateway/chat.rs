@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::methods::opt_str;
 use super::session::{RpcError, require};
 use super::{Gateway, Peer, now_ms};
 use crate::agent::runtime::{Event, Run, StartError};
@@ -35,14 +36,6 @@ fn start_err(e: StartError) -> RpcError {
     match e {
         StartError::BadRequest(m) => RpcError::invalid(m),
         StartError::Unavailable(m) => RpcError::new("UNAVAILABLE", m),
-    }
-}
-
-fn opt_str<'a>(params: &'a Value, key: &str) -> Result<Option<&'a str>, RpcError> {
-    match params.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(RpcError::invalid(format!("{key} must be a string"))),
     }
 }
 

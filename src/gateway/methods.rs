@@ -197,7 +197,7 @@ fn str_param<'a>(params: &'a Value, key: &str) -> Result<&'a str, RpcError> {
     params.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| RpcError::invalid(format!("{key} is required")))
 }
 
-fn opt_str<'a>(params: &'a Value, key: &str) -> Result<Option<&'a str>, RpcError> {
+pub(super) fn opt_str<'a>(params: &'a Value, key: &str) -> Result<Option<&'a str>, RpcError> {
     match params.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s).filter(|s| !s.is_empty()).map(String::as_str)),

@@ -48,7 +48,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::config::sandbox::{DEFAULT_IMAGE, SandboxConfig, Scope, WorkspaceAccess};
@@ -543,10 +543,7 @@ pub fn config_changed_message(name: &str, scope: Scope, scope_key: &str) -> Stri
     format!("Sandbox config changed for {name} (recently used). Recreate to apply: {}", recreate_hint(scope, scope_key))
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
+pub(crate) use crate::now_ms;
 
 // ---------------------------------------------------------------------------
 // Private helpers.
