@@ -602,3 +602,38 @@ fn read_only_workspace_refuses_write() {
     let system = fake.requests()[0].body["messages"][0]["content"].as_str().unwrap_or("").to_string();
     assert!(system.contains("read-only"), "{system}");
 }
+
+#[test]
+fn session_tools_reach_other_sessions_of_the_agent() {
+    let fake = FakeModel::start();
+    let h = home("agent-session-tools", &fake, "openai-completions", default_model());
+    let gw = GatewayProc::start(&h, &[]);
+    let mut c = client(&gw);
+    // sessions_send runs a turn in the other session and returns its reply.
+    let t = turn(&mut c, "", r#"tool sessions_send {"sessionKey":"agent:main:other","message":"ping"}"#);
+    let result: Value = serde_json::from_str(t.tools[1]["result"].as_str().unwrap()).unwrap();
+    assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(result["reply"], "You said: ping");
+    // sessions_spawn returns at once; the child's turn lands in its own session.
+    let t = turn(&mut c, "", r#"tool sessions_spawn {"task":"sub task","label":"x"}"#);
+    let result: Value = serde_json::from_str(t.tools[1]["result"].as_str().unwrap()).unwrap();
+    let child = result["childSessionKey"].as_str().unwrap().to_string();
+    assert!(child.starts_with("agent:main:subagent:"), "{result}");
+    let deadline = Instant::now() + WAIT;
+    while texts(&history(&mut c, &child)).len() < 2 {
+        assert!(Instant::now() < deadline, "the sub-agent did not answer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(texts(&history(&mut c, &child))[1], "assistant: You said: sub task");
+    // sessions_list / sessions_history / session_status see them.
+    let t = turn(&mut c, "", r#"tool sessions_list {}"#);
+    let list = t.tools[1]["result"].as_str().unwrap();
+    assert!(list.contains("agent:main:other") && list.contains(&child), "{list}");
+    let t = turn(&mut c, "", r#"tool sessions_history {"sessionKey":"agent:main:other"}"#);
+    assert!(t.tools[1]["result"].as_str().unwrap().contains("You said: ping"), "{:?}", t.tools[1]);
+    let t = turn(&mut c, "", r#"tool session_status {}"#);
+    assert!(t.tools[1]["result"].as_str().unwrap().contains("Model: fake/m"), "{:?}", t.tools[1]);
+    // Another agent's sessions are out of reach.
+    let t = turn(&mut c, "", r#"tool sessions_history {"sessionKey":"agent:ops:main"}"#);
+    assert_eq!(t.tools[1]["isError"], true, "{:?}", t.tools[1]);
+}

@@ -316,13 +316,6 @@ impl Runtime {
         store.reset(session_key, now_ms()).map_err(|e| e.to_string())
     }
 
-    /// The sessions of `agent_id`.
-    pub fn list(&self, agent_id: &str) -> Result<(PathBuf, Vec<(String, sessions::Entry)>), String> {
-        let store = Store::new(&self.paths.state_dir, agent_id);
-        let list = store.list().map_err(|e| e.to_string())?;
-        Ok((store.path().to_path_buf(), list))
-    }
-
     fn session_lock(&self, key: &str) -> Arc<Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         // Forget the locks nobody holds or waits on, so the map stays small.
@@ -674,9 +667,9 @@ impl Runtime {
     }
 
     fn sessions_list(&self, cx: &ToolCx<'_>, args: &Value) -> ToolOutput {
-        let (_, list) = match self.list(cx.agent_id) {
+        let list = match Store::new(&self.paths.state_dir, cx.agent_id).list() {
             Ok(l) => l,
-            Err(e) => return ToolOutput::error(e),
+            Err(e) => return ToolOutput::error(e.to_string()),
         };
         let limit = tools::uint_arg(args, "limit").unwrap_or(50).clamp(1, 500) as usize;
         let active = tools::uint_arg(args, "activeMinutes").map(|m| now_ms().saturating_sub(m * 60_000));
@@ -730,23 +723,10 @@ impl Runtime {
             return ToolOutput::error("sessions_send: \"message\" is required (a string)");
         };
         let wait = tools::uint_arg(args, "timeoutSeconds").unwrap_or(120).min(600);
-        let run = match self.new_run(&key) {
-            Ok(r) => r,
-            Err(e) => return ToolOutput::error(e.to_string()),
+        let (run_id, rx) = match self.start_nested(&key, message, cx.depth + 1) {
+            Ok(x) => x,
+            Err(e) => return ToolOutput::error(format!("sessions_send: cannot start the turn: {e}")),
         };
-        let run_id = run.run_id.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let rt = Arc::clone(self);
-        let message = message.to_string();
-        let depth = cx.depth + 1;
-        let spawned = std::thread::Builder::new().name("agent-send".into()).spawn(move || {
-            let outcome = rt.turn(&run, &message, None, &|_, _| {}, depth);
-            rt.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&run.run_id);
-            let _ = tx.send(outcome);
-        });
-        if let Err(e) = spawned {
-            return ToolOutput::error(format!("sessions_send: cannot start the turn: {e}"));
-        }
         if wait == 0 {
             return ToolOutput::ok(pretty(&json!({"status": "accepted", "runId": run_id, "sessionKey": key})));
         }
@@ -776,24 +756,38 @@ impl Runtime {
             Err(e) => return ToolOutput::error(format!("sessions_spawn: {e}")),
         };
         let child = format!("agent:{agent}:subagent:{uuid}");
-        let run = match self.new_run(&child) {
-            Ok(r) => r,
-            Err(e) => return ToolOutput::error(e.to_string()),
+        let run_id = match self.start_nested(&child, task, cx.depth + 1) {
+            Ok((run_id, _)) => run_id,
+            Err(e) => return ToolOutput::error(format!("sessions_spawn: cannot start the sub-agent: {e}")),
         };
-        let run_id = run.run_id.clone();
-        let rt = Arc::clone(self);
-        let task = task.to_string();
-        let depth = cx.depth + 1;
-        let spawned = std::thread::Builder::new().name("agent-spawn".into()).spawn(move || {
-            let outcome = rt.turn(&run, &task, None, &|_, _| {}, depth);
-            rt.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&run.run_id);
-            log::info!("sub-agent {} finished: {}", run.session_key, short(&outcome.text(), 200));
-        });
-        if let Err(e) = spawned {
-            return ToolOutput::error(format!("sessions_spawn: cannot start the sub-agent: {e}"));
-        }
         let label = tools::str_arg(args, &["label"]).unwrap_or("");
         ToolOutput::ok(pretty(&json!({"status": "accepted", "runId": run_id, "childSessionKey": child, "label": label})))
+    }
+
+    /// Starts a turn of `session_key` from a session tool, on its own thread;
+    /// its outcome arrives on the receiver (and is logged).
+    fn start_nested(
+        self: &Arc<Self>,
+        session_key: &str,
+        message: &str,
+        depth: usize,
+    ) -> Result<(String, std::sync::mpsc::Receiver<Outcome>), String> {
+        let run = self.new_run(session_key).map_err(|e| e.to_string())?;
+        let run_id = run.run_id.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let rt = Arc::clone(self);
+        let message = message.to_string();
+        let spawned = std::thread::Builder::new().name("agent-nested".into()).spawn(move || {
+            let outcome = rt.turn(&run, &message, None, &|_, _| {}, depth);
+            rt.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&run.run_id);
+            log::info!("nested turn in {} finished: {}", run.session_key, short(&outcome.text(), 200));
+            let _ = tx.send(outcome);
+        });
+        if let Err(e) = spawned {
+            self.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(&run_id);
+            return Err(e.to_string());
+        }
+        Ok((run_id, rx))
     }
 
     fn session_status(&self, cx: &ToolCx<'_>, args: &Value) -> ToolOutput {
