@@ -47,6 +47,7 @@ pub fn run(args: Args, env: Env) -> ExitCode {
         Command::Agent { conn, message, session, agent, timeout_s } => {
             companion::agent(&paths, &env, cwd.as_deref(), &conn, &message, session.as_deref(), agent.as_deref(), timeout_s)
         }
+        Command::GatewayProbe { url, timeout_ms } => companion::probe(&paths, &env, cwd.as_deref(), url.as_deref(), timeout_ms),
         Command::Health { conn, verbose } => companion::health(&paths, &env, cwd.as_deref(), &conn, verbose),
         Command::Status { conn } => companion::status(&paths, &env, cwd.as_deref(), &conn),
         Command::Dashboard { no_open } => companion::dashboard(&paths, &env, cwd.as_deref(), no_open),

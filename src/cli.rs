@@ -25,6 +25,8 @@ pub enum Command {
     Doctor { json: bool, fix: bool },
     Sandbox(SandboxCommand),
     Gateway(crate::gateway::startup::Opts),
+    /// `gateway probe`: GET /healthz, for health checks.
+    GatewayProbe { url: Option<String>, timeout_ms: Option<u64> },
     /// `health`, `status`, `devices …`: one connection to the running gateway.
     Health { conn: Remote, verbose: bool },
     Status { conn: Remote },
@@ -172,6 +174,14 @@ on SIGTERM or SIGINT; reloads openclaw.json when it changes.
 
 With no token anywhere and a loopback bind, a token is generated, saved as
 gateway.auth.token and printed once with the dashboard URL.
+
+Usage: openclaw gateway probe [--url <url>] [--timeout <ms>]
+
+Asks the local gateway's /healthz (no credentials needed); exit code 0 when it answers
+200, 1 otherwise. The image's health check.
+
+  --url <url>              Probe this URL instead (http:// or ws://; default path /healthz)
+  --timeout <ms>           Give up after this long (default 3000)
 ";
 
 const REMOTE_OPTIONS: &str = "\
@@ -394,10 +404,24 @@ fn parse_gateway(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             Long("allow-unconfigured") => o.allow_unconfigured = true,
             Long("verbose") => o.verbose = true,
             Value(v) if !seen_run && v == "run" => seen_run = true,
+            Value(v) if !seen_run && v == "probe" => return parse_gateway_probe(p),
             _ => return Err(arg.unexpected()),
         }
     }
     Ok(Command::Gateway(o))
+}
+
+fn parse_gateway_probe(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let (mut url, mut timeout_ms) = (None, None);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(GATEWAY_HELP)),
+            Long("url") => url = Some(p.value()?.string()?),
+            Long("timeout") => timeout_ms = Some(p.value()?.parse::<u64>().map_err(|_| "--timeout needs a number of milliseconds, e.g. 3000")?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::GatewayProbe { url, timeout_ms })
 }
 
 const REMOTE_FLAGS: &[&str] = &["url", "token", "password", "timeout", "json"];
@@ -615,6 +639,13 @@ mod tests {
         };
         assert_eq!((o.port.as_deref(), o.bind.as_deref(), o.token.as_deref(), o.allow_unconfigured), (Some("19000"), Some("lan"), Some("t"), true));
         assert!(parse(&["gateway", "--frob"]).is_err());
+        assert_eq!(parse(&["gateway", "probe"]).unwrap().command, Command::GatewayProbe { url: None, timeout_ms: None });
+        assert_eq!(
+            parse(&["gateway", "probe", "--url", "http://127.0.0.1:1/readyz", "--timeout", "500"]).unwrap().command,
+            Command::GatewayProbe { url: Some("http://127.0.0.1:1/readyz".into()), timeout_ms: Some(500) }
+        );
+        assert!(parse(&["gateway", "probe", "--timeout", "soon"]).unwrap_err().contains("milliseconds"));
+        assert!(parse(&["gateway", "probe", "--port", "1"]).is_err());
         assert_eq!(
             parse(&["health", "--json", "--timeout", "500", "--token", "x"]).unwrap().command,
             Command::Health { conn: Remote { token: Some("x".into()), timeout_ms: Some(500), json: true, ..Remote::default() }, verbose: false }

@@ -16,3 +16,4 @@ mod prune;
 mod gateway;
 mod ui_browser;
 mod gateway_net;
+mod containerized;
