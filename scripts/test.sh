@@ -10,7 +10,12 @@
 # 2. Chromium and playwright-core for the Control UI tests
 #    (scripts/ensure-browser.sh); fails loudly when they cannot be had.
 # 3. cargo test for the library, the binary and tests/ (one integration crate).
-# 4. No container, network or image created by the tests may be left behind.
+# 4. The containerized gateway end to end: scripts/e2e/onboard-docker.sh
+#    (image build, docker-setup.sh, compose, sandboxes from the gateway
+#    container). Its images are caches: the Rust builder is rebuilt only when
+#    the host toolchain changes, and Docker's layer cache keeps the compiled
+#    dependencies until Cargo.toml or Cargo.lock change.
+# 5. No container, network or image created by the tests may be left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +44,8 @@ unset OPENCLAW_SKIP_DOCKER_TESTS
 
 status=0
 cargo test --locked --all-targets -- --test-threads="${OPENCLAW_TEST_THREADS:-4}" || status=$?
+
+bash scripts/e2e/onboard-docker.sh || status=1
 
 # Tests name their containers openclaw-test-*; any that survive are a leak.
 leaked=$(curl -sf --unix-socket "$SOCK" --max-time 10 \
