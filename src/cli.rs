@@ -32,6 +32,23 @@ pub enum Command {
     Devices { conn: Remote, cmd: DevicesCommand },
     /// `agent --message TEXT`: one turn through the running gateway.
     Agent { conn: Remote, message: String, session: Option<String>, agent: Option<String>, timeout_s: u64 },
+    Channels(ChannelsCommand),
+    Pairing(PairingCommand),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelsCommand {
+    Add { channel: String, token: Option<String>, token_file: Option<String>, use_env: bool, account: Option<String> },
+    Remove { channel: String, account: Option<String>, delete: bool },
+    List { json: bool },
+    /// Through the gateway when it runs (`conn`), from the config otherwise.
+    Status { conn: Remote, probe: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PairingCommand {
+    List { channel: Option<String>, json: bool },
+    Approve { channel: String, code: String },
 }
 
 /// How a companion command reaches the gateway.
@@ -95,6 +112,8 @@ Commands:
   devices    List, approve and reject device pairing requests; rotate device tokens
   sandbox    List, recreate and explain agent sandbox containers
   agent      Send one message to an agent through the running gateway and print the reply
+  channels   Add, list, check and remove Telegram and Discord bots
+  pairing    List and approve chat senders waiting for access (DM pairing codes)
 
 Global options:
   --profile <name>   Use the state folder ~/.openclaw-<name>
@@ -270,6 +289,8 @@ where
                     "agent" => parse_agent(&mut p)?,
                     "dashboard" => parse_dashboard(&mut p)?,
                     "devices" => parse_devices(&mut p)?,
+                    "channels" => parse_channels(&mut p)?,
+                    "pairing" => parse_pairing(&mut p)?,
                     "help" => Command::Help(HELP),
                     other => return Err(format!("unknown command '{other}' (see 'openclaw --help')").into()),
                 };
@@ -528,6 +549,96 @@ fn parse_devices(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
         return Err(format!("devices {sub}: unexpected argument").into());
     }
     Ok(Command::Devices { conn, cmd })
+}
+
+const CHANNELS_HELP: &str = "\
+Usage: openclaw channels <add|list|status|remove> [options]
+
+  add --channel telegram|discord (--token <token> | --token-file <path> | --use-env) [--account <id>]
+        Save a bot token in openclaw.json (channels.telegram.botToken, channels.discord.token,
+        or channels.<channel>.accounts.<id>); --use-env reads TELEGRAM_BOT_TOKEN /
+        DISCORD_BOT_TOKEN instead. A running gateway connects it without a restart.
+  list [--json]
+        Configured accounts and where their tokens come from
+  status [--probe] [--json] [--timeout <ms>] [--token <t>] [--url <url>]
+        Connection state, last error and pending pairing requests, from the running gateway
+        (from the config when it is not running); --probe also checks each token live
+  remove --channel <channel> [--account <id>] [--delete]
+        Disable an account (--delete removes its settings)
+";
+
+const PAIRING_HELP: &str = "\
+Usage: openclaw pairing <list|approve> [options]
+
+  list [<channel>] [--json]       Pending requests (codes expire after one hour)
+  approve <channel> <code>        Let that sender talk to the agent
+
+Unknown senders of a direct message get an 8-character code and their message is not
+processed (dmPolicy \"pairing\", the default). State: ~/.openclaw/credentials/.
+";
+
+fn parse_channels(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut conn = Remote::default();
+    let mut sub: Option<String> = None;
+    let (mut channel, mut token, mut token_file, mut account) = (None, None, None, None);
+    let (mut use_env, mut delete, mut probe) = (false, false, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(CHANNELS_HELP)),
+            Long("channel") => channel = Some(p.value()?.string()?),
+            Long("token") if sub.as_deref() == Some("add") => token = Some(p.value()?.string()?),
+            Long("token-file") => token_file = Some(p.value()?.string()?),
+            Long("use-env") => use_env = true,
+            Long("account") => account = Some(p.value()?.string()?),
+            Long("delete") => delete = true,
+            Long("probe") => probe = true,
+            Long(name) if REMOTE_FLAGS.contains(&name) => {
+                let name = name.to_string();
+                remote_arg(p, &name, &mut conn)?;
+            }
+            Value(v) if sub.is_none() => sub = Some(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let sub = sub.unwrap_or_else(|| "list".to_string());
+    let need_channel = || channel.clone().ok_or_else(|| lexopt::Error::from(format!("channels {sub}: missing --channel telegram|discord")));
+    let cmd = match sub.as_str() {
+        "add" => ChannelsCommand::Add { channel: need_channel()?, token, token_file, use_env, account },
+        "remove" => ChannelsCommand::Remove { channel: need_channel()?, account, delete },
+        "list" => ChannelsCommand::List { json: conn.json },
+        "status" => ChannelsCommand::Status { conn, probe },
+        other => return Err(format!("unknown channels command '{other}': use add, list, status or remove").into()),
+    };
+    Ok(Command::Channels(cmd))
+}
+
+fn parse_pairing(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut json = false;
+    let mut positional: Vec<String> = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(PAIRING_HELP)),
+            Long("json") => json = true,
+            Value(v) => positional.push(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let mut rest = positional.into_iter();
+    let sub = rest.next().unwrap_or_else(|| "list".to_string());
+    let (a, b, extra) = (rest.next(), rest.next(), rest.next());
+    if let Some(x) = extra {
+        return Err(format!("pairing {sub}: unexpected argument '{x}'").into());
+    }
+    let cmd = match sub.as_str() {
+        "list" if b.is_none() => PairingCommand::List { channel: a, json },
+        "approve" => match (a, b) {
+            (Some(channel), Some(code)) => PairingCommand::Approve { channel, code },
+            _ => return Err("usage: openclaw pairing approve <channel> <code>".into()),
+        },
+        "list" => return Err("usage: openclaw pairing list [<channel>] [--json]".into()),
+        other => return Err(format!("unknown pairing command '{other}': use list or approve").into()),
+    };
+    Ok(Command::Pairing(cmd))
 }
 
 /// A command's help followed by the shared connection options.

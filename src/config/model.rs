@@ -345,6 +345,16 @@ pub fn read(cx: &mut Cx, root: &Value, paths: &Paths) -> Config {
 impl Config {
     /// The default agent's id: the first `default: true` entry, else the first
     /// entry, else `main`.
+    /// The state folder the config was loaded for.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The home folder `~` expands to.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
     pub fn default_agent_id(&self) -> String {
         self.agents
             .list
