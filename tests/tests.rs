@@ -4,6 +4,7 @@ mod util;
 
 mod agent;
 mod agent_exec;
+mod channels_cli;
 mod cli;
 mod config;
 mod doctor;
