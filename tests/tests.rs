@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod doctor;
 mod docker;
+mod dood;
 mod fake_model;
 mod sandbox;
 mod sandbox_exec;
