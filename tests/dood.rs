@@ -164,6 +164,11 @@ fn sandbox_from_a_container_gets_host_paths() {
     let run = fx.run(&id, &["openclaw", "sandbox", "exec", "--session", "agent:main:dood", "--", "cat", "dood.txt"]);
     assert_eq!((run.code, run.stdout.as_str()), (Some(0), "written in the sandbox\n"), "stderr: {}", run.stderr);
     assert_eq!(fx.sandboxes(), sandboxes);
+
+    // doctor says where the sandbox folders are on the host.
+    let doctor = fx.run(&id, &["openclaw", "doctor"]);
+    let expected = format!("the sandbox workspace root {STATE_IN_CONTAINER}/sandboxes is {}/sandboxes on the Docker host", state.display());
+    assert!(doctor.stdout.contains(&expected), "{expected:?} missing from:\n{}{}", doctor.stdout, doctor.stderr);
 }
 
 #[test]
@@ -186,4 +191,9 @@ fn a_state_folder_inside_the_container_is_refused() {
         assert!(run.stderr.contains(needle), "{needle:?} missing from:\n{}", run.stderr);
     }
     assert!(fx.sandboxes().is_empty(), "nothing is created: {:?}", fx.sandboxes());
+
+    // doctor finds the same problem before any sandbox is tried.
+    let doctor = fx.run(&id, &["openclaw", "doctor"]);
+    assert_eq!(doctor.code, Some(1), "{}{}", doctor.stdout, doctor.stderr);
+    assert!(doctor.stdout.contains("the sandbox workspace root /home/node/.openclaw/sandboxes has no path on the Docker host"), "{}", doctor.stdout);
 }
