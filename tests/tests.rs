@@ -13,6 +13,7 @@ mod fake_model;
 mod sandbox;
 mod sandbox_exec;
 mod sandbox_cli;
+mod service;
 mod prune;
 mod gateway;
 mod ui_browser;

@@ -117,15 +117,11 @@ impl HostView {
 
     /// `path` as the engine's host knows it. `what` and `setting` name the
     /// path in the error.
-    pub fn to_host(&self, path: &Path, what: &'static str, setting: &'static str) -> Result<PathBuf, Unmapped> {
+    pub fn to_host(&self, path: &Path, what: &'static str, setting: &'static str) -> Result<PathBuf, Box<Unmapped>> {
         let Some(own) = &self.own else { return Ok(path.to_path_buf()) };
         let real = cfgsbx::resolve_existing(&cfgsbx::normalize(path));
-        translate(&own.mounts, &real).map_err(|miss| Unmapped {
-            what,
-            setting,
-            path: path.to_path_buf(),
-            container: own.name.clone(),
-            miss,
+        translate(&own.mounts, &real).map_err(|miss| {
+            Box::new(Unmapped { what, setting, path: path.to_path_buf(), container: own.name.clone(), miss })
         })
     }
 }
@@ -163,7 +159,7 @@ pub fn host_binds(
         return Ok(None);
     }
     let access = cfg.workspace_access;
-    let unmapped = |source: Unmapped| super::Error::NoHostPath { name: name.to_string(), source: Box::new(source) };
+    let unmapped = |source: Box<Unmapped>| super::Error::NoHostPath { name: name.to_string(), source };
     let sandbox_host = match access {
         WorkspaceAccess::Rw => sandbox_dir.to_path_buf(),
         _ => view.to_host(sandbox_dir, "the sandbox workspace", "agents.defaults.sandbox.workspaceRoot").map_err(unmapped)?,
