@@ -109,6 +109,8 @@ Environment:
   OPENCLAW_GATEWAY_PORT, OPENCLAW_GATEWAY_TOKEN, OPENCLAW_GATEWAY_PASSWORD
                         Gateway port and credentials (flags win, then these, then the config)
   DOCKER_HOST           Docker Engine socket (default unix:///var/run/docker.sock)
+  OPENCLAW_CONTAINER    The container openclaw runs in, when it talks to the host's engine
+                        (default: detected; none: sandbox bind paths are sent as they are)
   RUST_LOG              Log filter (e.g. debug, openclaw=trace)
 ";
 

@@ -7,6 +7,8 @@
 //! - [`keys`] — which sessions are sandboxed, scope keys, names, folders.
 //! - [`hash`] — the config hash that decides whether a container is current.
 //! - [`spec`] — the resolved config as a create request.
+//! - [`hostpath`] — bind sources as host paths when this process runs in a
+//!   container (Docker-out-of-Docker).
 //! - [`registry`] — `<state>/sandbox/containers.json`.
 //!
 //! [`Manager::ensure`] is reference §3.4: check the image (never pulled,
