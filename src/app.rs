@@ -44,6 +44,7 @@ pub fn run(args: Args, env: Env) -> ExitCode {
                 ExitCode::from(FAILURE)
             }
         },
+        Command::GatewayService(action) => crate::service::run(action, &paths, &env, args.profile.as_deref(), cwd.as_deref()),
         Command::Agent { conn, message, session, agent, timeout_s } => {
             companion::agent(&paths, &env, cwd.as_deref(), &conn, &message, session.as_deref(), agent.as_deref(), timeout_s)
         }

@@ -25,6 +25,8 @@ pub enum Command {
     Doctor { json: bool, fix: bool },
     Sandbox(SandboxCommand),
     Gateway(crate::gateway::startup::Opts),
+    /// `gateway install|uninstall|start|stop|restart|status`: the systemd service.
+    GatewayService(crate::service::Action),
     /// `health`, `status`, `devices …`: one connection to the running gateway.
     Health { conn: Remote, verbose: bool },
     Status { conn: Remote },
@@ -126,6 +128,8 @@ Environment:
   OPENCLAW_GATEWAY_PORT, OPENCLAW_GATEWAY_TOKEN, OPENCLAW_GATEWAY_PASSWORD
                         Gateway port and credentials (flags win, then these, then the config)
   DOCKER_HOST           Docker Engine socket (default unix:///var/run/docker.sock)
+  OPENCLAW_CONTAINER    The container openclaw runs in, when it talks to the host's engine
+                        (default: detected; none: sandbox bind paths are sent as they are)
   RUST_LOG              Log filter (e.g. debug, openclaw=trace)
 ";
 
@@ -191,6 +195,9 @@ on SIGTERM or SIGINT; reloads openclaw.json when it changes.
 
 With no token anywhere and a loopback bind, a token is generated, saved as
 gateway.auth.token and printed once with the dashboard URL.
+
+As a systemd service: openclaw gateway install|uninstall|start|stop|restart|status
+(see openclaw gateway install --help).
 ";
 
 const REMOTE_OPTIONS: &str = "\
@@ -415,11 +422,63 @@ fn parse_gateway(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             Long("allow-unconfigured") => o.allow_unconfigured = true,
             Long("verbose") => o.verbose = true,
             Value(v) if !seen_run && v == "run" => seen_run = true,
+            Value(v) if !seen_run && o == Default::default() && SERVICE_COMMANDS.iter().any(|c| v == *c) => {
+                return parse_gateway_service(p, v.string()?);
+            }
             _ => return Err(arg.unexpected()),
         }
     }
     Ok(Command::Gateway(o))
 }
+
+/// The `gateway` subcommands that manage the systemd service.
+const SERVICE_COMMANDS: &[&str] = &["install", "uninstall", "start", "stop", "restart", "status"];
+
+/// `gateway install [--port N] [--force] | uninstall | start | stop |
+/// restart | status [--json]`.
+fn parse_gateway_service(p: &mut lexopt::Parser, sub: String) -> Result<Command, lexopt::Error> {
+    use crate::service::Action;
+    let (mut port, mut force, mut json) = (None, false, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(GATEWAY_SERVICE_HELP)),
+            Long("port") if sub == "install" => port = Some(p.value()?.string()?),
+            Long("force") if sub == "install" => force = true,
+            Long("json") if sub == "status" => json = true,
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let action = match sub.as_str() {
+        "install" => Action::Install { port, force },
+        "uninstall" => Action::Uninstall,
+        "start" => Action::Start,
+        "stop" => Action::Stop,
+        "restart" => Action::Restart,
+        // "status": parse_gateway only passes SERVICE_COMMANDS.
+        _ => Action::Status { json },
+    };
+    Ok(Command::GatewayService(action))
+}
+
+const GATEWAY_SERVICE_HELP: &str = "\
+Usage: openclaw gateway <install|uninstall|start|stop|restart|status> [options]
+
+Runs the gateway as a systemd service. As root: a system unit,
+/etc/systemd/system/openclaw-gateway.service, running as the owner of the state folder.
+Otherwise: a user unit, ~/.config/systemd/user/openclaw-gateway.service (systemctl --user;
+keep it running after logout with: sudo loginctl enable-linger $USER).
+
+  install [--port <port>] [--force]
+                 Write a hardened unit (read-only system, writes only to the state folder,
+                 a memory limit, restart on failure), then enable and start it. --force
+                 replaces a unit that differs. Without systemd the unit is still written.
+  uninstall      Stop and disable the service and remove the unit
+  start | stop | restart
+                 systemctl start/stop/restart the service
+  status [--json]
+                 The unit's state and a probe of the gateway's /healthz; exit code 0 only
+                 when the gateway answers healthy
+";
 
 const REMOTE_FLAGS: &[&str] = &["url", "token", "password", "timeout", "json"];
 
@@ -743,6 +802,33 @@ mod tests {
         assert!(parse(&["devices", "reject"]).unwrap_err().contains("missing <requestId>"));
         assert!(parse(&["devices", "approve", "abc", "--latest"]).is_err());
         assert!(parse(&["health", "--timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn gateway_service_commands() {
+        use crate::service::Action;
+        let service = |args: &[&str]| match parse(args).unwrap().command {
+            Command::GatewayService(a) => a,
+            other => panic!("{args:?} gave {other:?}"),
+        };
+        assert_eq!(service(&["gateway", "install"]), Action::Install { port: None, force: false });
+        assert_eq!(service(&["gateway", "install", "--port", "19001", "--force"]), Action::Install { port: Some("19001".into()), force: true });
+        assert_eq!(service(&["gateway", "uninstall"]), Action::Uninstall);
+        assert_eq!(service(&["gateway", "start"]), Action::Start);
+        assert_eq!(service(&["gateway", "stop"]), Action::Stop);
+        assert_eq!(service(&["gateway", "restart"]), Action::Restart);
+        assert_eq!(service(&["gateway", "status"]), Action::Status { json: false });
+        assert_eq!(service(&["gateway", "status", "--json"]), Action::Status { json: true });
+        assert_eq!(parse(&["--profile", "work", "gateway", "stop"]).unwrap().profile.as_deref(), Some("work"));
+        assert_eq!(parse(&["gateway", "install", "--help"]).unwrap().command, Command::Help(GATEWAY_SERVICE_HELP));
+        assert!(parse(&["gateway", "status", "--force"]).is_err(), "--force is install's");
+        assert!(parse(&["gateway", "start", "--port", "1"]).is_err(), "--port is install's");
+        assert!(parse(&["gateway", "install", "--json"]).is_err());
+        assert!(parse(&["gateway", "install", "extra"]).is_err());
+        assert!(parse(&["gateway", "install", "--port"]).is_err(), "--port needs a value");
+        assert!(parse(&["gateway", "frob"]).is_err());
+        assert!(parse(&["gateway", "--port", "1", "install"]).is_err(), "flags of the server do not go with a service command");
+        assert!(matches!(parse(&["gateway", "run", "--port", "1"]).unwrap().command, Command::Gateway(_)));
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub mod crypto;
 pub mod gateway;
 pub mod sys;
 pub mod companion;
+pub mod service;
 pub mod agent;
 pub mod channels;
 
