@@ -56,6 +56,7 @@ pub mod gateway;
 pub mod sys;
 pub mod companion;
 pub mod agent;
+pub mod auth;
 
 /// The crate version and the git commit it was built from.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
