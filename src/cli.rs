@@ -32,6 +32,7 @@ pub enum Command {
     Devices { conn: Remote, cmd: DevicesCommand },
     /// `agent --message TEXT`: one turn through the running gateway.
     Agent { conn: Remote, message: String, session: Option<String>, agent: Option<String>, timeout_s: u64 },
+    Onboard(crate::onboard::Opts),
 }
 
 /// How a companion command reaches the gateway.
@@ -95,6 +96,7 @@ Commands:
   devices    List, approve and reject device pairing requests; rotate device tokens
   sandbox    List, recreate and explain agent sandbox containers
   agent      Send one message to an agent through the running gateway and print the reply
+  onboard    Set up the gateway, workspace and model (questions, or flags for scripts)
 
 Global options:
   --profile <name>   Use the state folder ~/.openclaw-<name>
@@ -270,6 +272,7 @@ where
                     "agent" => parse_agent(&mut p)?,
                     "dashboard" => parse_dashboard(&mut p)?,
                     "devices" => parse_devices(&mut p)?,
+                    "onboard" => parse_onboard(&mut p)?,
                     "help" => Command::Help(HELP),
                     other => return Err(format!("unknown command '{other}' (see 'openclaw --help')").into()),
                 };
@@ -528,6 +531,75 @@ fn parse_devices(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
         return Err(format!("devices {sub}: unexpected argument").into());
     }
     Ok(Command::Devices { conn, cmd })
+}
+
+const ONBOARD_HELP: &str = "\
+Usage: openclaw onboard [options]
+
+Sets up openclaw: the workspace, the model and its credentials, the gateway (port, bind,
+auth token) and chat channels, then writes openclaw.json (validated, atomic, .bak kept;
+an existing gateway token is reused). Asks questions on the terminal unless
+--non-interactive is given.
+
+  --non-interactive          No questions; needs --accept-risk
+  --accept-risk              Acknowledge that an agent with tools is powerful and risky
+  --flow <flow>              quickstart (defaults) | manual (ask everything)
+  --mode <mode>              local (this machine runs the gateway) | remote (client settings only)
+  --remote-url <ws://…>      Remote gateway URL (--mode remote)
+  --remote-token <token>     Remote gateway token
+  --reset                    Move the config, credentials and sessions aside first
+  --reset-scope <scope>      config | config+creds+sessions (default) | full (also the workspace)
+  --workspace <dir>          Agent workspace (default ~/.openclaw/workspace)
+  --gateway-port <port>      Gateway port (default: the config's, else 18789)
+  --gateway-bind <mode>      loopback | lan | tailnet | auto | custom
+  --gateway-auth <mode>      token | password
+  --gateway-token <token>    Use this gateway token (replaces the config's)
+  --gateway-password <pw>    Gateway password (password auth)
+  --auth-choice <choice>     skip | openai-api-key | anthropic-api-key | openai-codex |
+                             custom-api-key | ollama
+  --openai-api-key <key>     OpenAI API key (else OPENAI_API_KEY)
+  --anthropic-api-key <key>  Anthropic API key (else ANTHROPIC_API_KEY)
+  --custom-base-url <url>    Custom provider URL (also the Ollama URL)
+  --custom-model-id <id>     Custom provider model (also the Ollama model)
+  --custom-api-key <key>     Custom provider key (else CUSTOM_API_KEY)
+  --custom-compatibility <c> openai (default) | anthropic
+  --custom-provider-id <id>  Provider id for the custom provider (default custom)
+  --secret-input-mode <m>    plaintext (default) | ref (save a reference to the key's
+                             environment variable instead of the key)
+  --skip-channels, --skip-skills, --skip-ui, --skip-health
+                             Skip those steps (non-interactive runs otherwise wait up to
+                             15 s for the gateway to answer a health check)
+  --skip-daemon, --no-install-daemon
+                             Do not set up a service (onboarding never installs one; see the
+                             README for systemd)
+  --json                     Print a JSON summary (progress goes to stderr)
+
+OpenAI Codex (--auth-choice openai-codex) signs in with a browser. The browser is sent back
+to http://localhost:1455/auth/callback; when that page cannot load (headless, Docker),
+paste the full URL from the browser's address bar into the terminal.
+";
+
+fn parse_onboard(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut o = crate::onboard::Opts::default();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(ONBOARD_HELP)),
+            Long("install-daemon") => {
+                return Err("--install-daemon: onboarding does not install a service here; run the gateway under systemd (see the README) and pass --skip-daemon".into());
+            }
+            Long(name) if crate::onboard::Opts::SWITCHES.contains(&name) => {
+                let name = name.to_string();
+                o.switch(&name);
+            }
+            Long(name) if crate::onboard::Opts::VALUES.contains(&name) => {
+                let name = name.to_string();
+                let value = p.value()?.string()?;
+                o.set(&name, value);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Onboard(o))
 }
 
 /// A command's help followed by the shared connection options.

@@ -57,6 +57,7 @@ pub mod sys;
 pub mod companion;
 pub mod agent;
 pub mod auth;
+pub mod onboard;
 
 /// The crate version and the git commit it was built from.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
