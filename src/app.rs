@@ -51,7 +51,7 @@ pub fn run(args: Args, env: Env) -> ExitCode {
         Command::Status { conn } => companion::status(&paths, &env, cwd.as_deref(), &conn),
         Command::Dashboard { no_open } => companion::dashboard(&paths, &env, cwd.as_deref(), no_open),
         Command::Devices { conn, cmd } => companion::devices(&paths, &env, cwd.as_deref(), &conn, &cmd),
-        Command::Onboard(opts) => crate::onboard::run(opts, &paths, &env, cwd.as_deref()),
+        Command::Onboard(opts) => crate::onboard::run(*opts, &paths, &env, cwd.as_deref()),
     }
 }
 

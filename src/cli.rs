@@ -32,7 +32,8 @@ pub enum Command {
     Devices { conn: Remote, cmd: DevicesCommand },
     /// `agent --message TEXT`: one turn through the running gateway.
     Agent { conn: Remote, message: String, session: Option<String>, agent: Option<String>, timeout_s: u64 },
-    Onboard(crate::onboard::Opts),
+    /// Boxed: the flags are many.
+    Onboard(Box<crate::onboard::Opts>),
 }
 
 /// How a companion command reaches the gateway.
@@ -599,7 +600,7 @@ fn parse_onboard(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             _ => return Err(arg.unexpected()),
         }
     }
-    Ok(Command::Onboard(o))
+    Ok(Command::Onboard(Box::new(o)))
 }
 
 /// A command's help followed by the shared connection options.
@@ -704,6 +705,19 @@ mod tests {
         assert!(parse(&["devices", "reject"]).unwrap_err().contains("missing <requestId>"));
         assert!(parse(&["devices", "approve", "abc", "--latest"]).is_err());
         assert!(parse(&["health", "--timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn onboard_flags() {
+        let Command::Onboard(o) = parse(&["onboard", "--non-interactive", "--accept-risk", "--mode", "local", "--gateway-token", "t", "--no-install-daemon"]).unwrap().command else {
+            panic!()
+        };
+        assert!(o.non_interactive && o.accept_risk && o.skip_daemon);
+        assert_eq!((o.mode.as_deref(), o.gateway_token.as_deref()), (Some("local"), Some("t")));
+        assert_eq!(parse(&["onboard", "-h"]).unwrap().command, Command::Help(ONBOARD_HELP));
+        assert!(parse(&["onboard", "--install-daemon"]).unwrap_err().contains("systemd"));
+        assert!(parse(&["onboard", "--mode"]).is_err(), "--mode needs a value");
+        assert!(parse(&["onboard", "extra"]).is_err());
     }
 
     #[test]

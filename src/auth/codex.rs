@@ -122,6 +122,9 @@ pub fn parse_pasted(input: &str) -> (Option<String>, Option<String>) {
         v.trim_start_matches('?')
     } else if let Some((code, state)) = v.split_once('#') {
         return (Some(code.to_string()).filter(|c| !c.is_empty()), Some(state.to_string()).filter(|s| !s.is_empty()));
+    } else if v.contains(char::is_whitespace) {
+        // Not a code: codes are one word.
+        return (None, None);
     } else {
         return (Some(v.to_string()), None);
     };
@@ -337,6 +340,7 @@ mod tests {
         assert_eq!(parse_pasted("  code=c1&state=s1 \n"), (Some("c1".into()), Some("s1".into())));
         assert_eq!(parse_pasted("c2#s2"), (Some("c2".into()), Some("s2".into())));
         assert_eq!(parse_pasted("bare-code"), (Some("bare-code".into()), None));
+        assert_eq!(parse_pasted("not a url"), (None, None));
         assert_eq!(parse_pasted(""), (None, None));
         assert_eq!(parse_pasted("http://localhost:1455/auth/callback"), (None, None));
     }

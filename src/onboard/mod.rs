@@ -765,7 +765,8 @@ fn channels(raw: &Value, ui: &mut Ui, edits: &mut Edits) -> Result<(), String> {
     let discord = |t: &str| {
         if t.len() >= 30 && !t.contains(char::is_whitespace) { Ok(()) } else { Err("that is not a Discord bot token (Developer Portal → Bot → Reset Token)".to_string()) }
     };
-    let slots: [(&str, &str, &str, &dyn Fn(&str) -> Result<(), String>); 2] = [
+    type Check<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+    let slots: [(&str, &str, &str, Check); 2] = [
         ("channels.telegram.botToken", "Telegram bot token from @BotFather", "telegram", &telegram),
         ("channels.discord.token", "Discord bot token", "discord", &discord),
     ];
