@@ -127,6 +127,26 @@ fn reset_moves_the_old_state_aside() {
 }
 
 #[test]
+fn non_interactive_health_check_waits_for_the_gateway() {
+    let token = "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9";
+    let mut h = Home::new("ob-health");
+    h.set_env("DOCKER_HOST", "unix:///nonexistent/openclaw-onboard-test.sock");
+    h.write_config(&format!(r#"{{gateway: {{mode: "local", auth: {{token: "{token}"}}}}}}"#));
+    let gw = GatewayProc::start(&h, &[]);
+    let port = gw.port.to_string();
+    let out = onboard(&h, &["--non-interactive", "--accept-risk", "--gateway-port", &port, "--skip-channels", "--skip-daemon"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("◇ Health") && out.stdout.contains("Agents: main"), "{}", out.stdout);
+    drop(gw);
+    let started = Instant::now();
+    let free = free_port().to_string();
+    let out = onboard(&h, &["--non-interactive", "--accept-risk", "--gateway-port", &free, "--skip-channels", "--skip-daemon"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(out.stderr.contains("Gateway health check failed") && out.stderr.contains("--skip-health"), "{}", out.stderr);
+    assert!(started.elapsed() >= Duration::from_secs(14), "it waited for the gateway");
+}
+
+#[test]
 fn non_interactive_needs_the_risk_accepted() {
     let h = Home::new("ob-risk");
     let out = onboard(&h, &["--non-interactive", "--mode", "local"]);

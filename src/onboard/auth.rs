@@ -393,7 +393,7 @@ fn codex_login(cx: &Cx, ui: &mut Ui, edits: &mut Edits) -> Result<Option<String>
         ),
     );
     if ui.interactive {
-        super::open_browser(&login.url);
+        super::open_browser(cx.env, &login.url);
     }
     let deadline = Instant::now() + LOGIN_WAIT;
     let (tx, rx) = std::sync::mpsc::channel::<String>();

@@ -602,7 +602,7 @@ fn local(opts: &Opts, c: &Checked, steps: Steps, paths: &Paths, env: &Env, cwd: 
     if !opts.skip_health {
         health(paths, &gw, ui)?;
     }
-    finish(opts, choice, &gw, &workspace, auth_line.as_deref(), config, ui);
+    finish(opts, choice, &gw, &workspace, auth_line.as_deref(), loaded, ui);
     Ok(())
 }
 
@@ -836,7 +836,8 @@ fn health(paths: &Paths, gw: &Gateway, ui: &mut Ui) -> Result<(), String> {
     }
 }
 
-fn finish(opts: &Opts, choice: auth::Choice, gw: &Gateway, workspace: &Path, auth_line: Option<&str>, config: &Config, ui: &mut Ui) {
+fn finish(opts: &Opts, choice: auth::Choice, gw: &Gateway, workspace: &Path, auth_line: Option<&str>, loaded: &config::Loaded, ui: &mut Ui) {
+    let (config, env): (&Config, &Env) = (&loaded.config, &loaded.env);
     let bind = startup::bind_name(gw.bind);
     let auth_mode = if gw.auth == AuthMode::Password { "password" } else { "token" };
     if opts.json {
@@ -866,9 +867,9 @@ fn finish(opts: &Opts, choice: auth::Choice, gw: &Gateway, workspace: &Path, aut
     lines.push(format!("Dashboard: {local}"));
     if in_container() {
         lines.push(format!("From the Docker host open http://127.0.0.1:{}{base}/ (the link again: docker compose run --rm openclaw-cli dashboard --no-open).", gw.port));
-    } else if !has_gui() {
-        let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-        let host = std::env::var("SSH_CONNECTION").ok().and_then(|c| c.split_whitespace().nth(2).map(str::to_string)).unwrap_or_else(|| "<host>".into());
+    } else if !has_gui(env) {
+        let user = env.get("USER").cloned().unwrap_or_else(|| "user".into());
+        let host = env.get("SSH_CONNECTION").and_then(|c| c.split_whitespace().nth(2).map(str::to_string)).unwrap_or_else(|| "<host>".into());
         lines.push("No GUI detected. Open it from your computer through an SSH tunnel:".into());
         lines.push(format!("  ssh -N -L {0}:127.0.0.1:{0} {user}@{host}", gw.port));
         lines.push(format!("  then open http://localhost:{}{base}/{fragment}", gw.port));
@@ -883,14 +884,14 @@ fn in_container() -> bool {
 }
 
 /// Whether a browser can be opened here.
-fn has_gui() -> bool {
-    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+fn has_gui(env: &Env) -> bool {
+    let set = |k: &str| env.get(k).is_some_and(|v| !v.is_empty());
     (set("DISPLAY") || set("WAYLAND_DISPLAY")) && !in_container()
 }
 
 /// Opens `url` in the desktop's browser, when there is one (best effort).
-pub(crate) fn open_browser(url: &str) {
-    if !has_gui() {
+pub(crate) fn open_browser(env: &Env, url: &str) {
+    if !has_gui(env) {
         return;
     }
     let child = std::process::Command::new("xdg-open")
