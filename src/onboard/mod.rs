@@ -753,8 +753,7 @@ fn channels(raw: &Value, ui: &mut Ui, edits: &mut Edits) -> Result<(), String> {
     ui.note(
         "Channels",
         "Chat with the agent from Telegram or Discord: paste a bot token, or leave it blank.\n\
-         New contacts must be approved first (DM pairing: openclaw pairing list / approve).\n\
-         WhatsApp is linked later with: openclaw channels login",
+         New contacts must be approved before the agent answers them (DM pairing).",
     );
     let telegram = |t: &str| {
         let ok = t.split_once(':').is_some_and(|(id, rest)| {

@@ -127,6 +127,10 @@ impl Prompter {
         if !self.ended
             && let Ok(line) = self.lines.recv()
         {
+            if !self.tty {
+                // Nothing echoed the answer: end the question's line.
+                let _ = writeln!(self.out);
+            }
             return Ok(line);
         }
         self.ended = true;
