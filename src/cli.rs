@@ -34,6 +34,8 @@ pub enum Command {
     Devices { conn: Remote, cmd: DevicesCommand },
     /// `agent --message TEXT`: one turn through the running gateway.
     Agent { conn: Remote, message: String, session: Option<String>, agent: Option<String>, timeout_s: u64 },
+    /// Boxed: the flags are many.
+    Onboard(Box<crate::onboard::Opts>),
     Channels(ChannelsCommand),
     Pairing(PairingCommand),
 }
@@ -116,6 +118,7 @@ Commands:
   agent      Send one message to an agent through the running gateway and print the reply
   channels   Add, list, check and remove Telegram and Discord bots
   pairing    List and approve chat senders waiting for access (DM pairing codes)
+  onboard    Set up the gateway, workspace and model (questions, or flags for scripts)
 
 Global options:
   --profile <name>   Use the state folder ~/.openclaw-<name>
@@ -298,6 +301,7 @@ where
                     "devices" => parse_devices(&mut p)?,
                     "channels" => parse_channels(&mut p)?,
                     "pairing" => parse_pairing(&mut p)?,
+                    "onboard" => parse_onboard(&mut p)?,
                     "help" => Command::Help(HELP),
                     other => return Err(format!("unknown command '{other}' (see 'openclaw --help')").into()),
                 };
@@ -700,6 +704,75 @@ fn parse_pairing(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
     Ok(Command::Pairing(cmd))
 }
 
+const ONBOARD_HELP: &str = "\
+Usage: openclaw onboard [options]
+
+Sets up openclaw: the workspace, the model and its credentials, the gateway (port, bind,
+auth token) and chat channels, then writes openclaw.json (validated, atomic, .bak kept;
+an existing gateway token is reused). Asks questions on the terminal unless
+--non-interactive is given.
+
+  --non-interactive          No questions; needs --accept-risk
+  --accept-risk              Acknowledge that an agent with tools is powerful and risky
+  --flow <flow>              quickstart (defaults) | manual (ask everything)
+  --mode <mode>              local (this machine runs the gateway) | remote (client settings only)
+  --remote-url <ws://…>      Remote gateway URL (--mode remote)
+  --remote-token <token>     Remote gateway token
+  --reset                    Move the config, credentials and sessions aside first
+  --reset-scope <scope>      config | config+creds+sessions (default) | full (also the workspace)
+  --workspace <dir>          Agent workspace (default ~/.openclaw/workspace)
+  --gateway-port <port>      Gateway port (default: the config's, else 18789)
+  --gateway-bind <mode>      loopback | lan | tailnet | auto | custom
+  --gateway-auth <mode>      token | password
+  --gateway-token <token>    Use this gateway token (replaces the config's)
+  --gateway-password <pw>    Gateway password (password auth)
+  --auth-choice <choice>     skip | openai-api-key | anthropic-api-key | openai-codex |
+                             custom-api-key | ollama
+  --openai-api-key <key>     OpenAI API key (else OPENAI_API_KEY)
+  --anthropic-api-key <key>  Anthropic API key (else ANTHROPIC_API_KEY)
+  --custom-base-url <url>    Custom provider URL (also the Ollama URL)
+  --custom-model-id <id>     Custom provider model (also the Ollama model)
+  --custom-api-key <key>     Custom provider key (else CUSTOM_API_KEY)
+  --custom-compatibility <c> openai (default) | anthropic
+  --custom-provider-id <id>  Provider id for the custom provider (default custom)
+  --secret-input-mode <m>    plaintext (default) | ref (save a reference to the key's
+                             environment variable instead of the key)
+  --skip-channels, --skip-skills, --skip-ui, --skip-health
+                             Skip those steps (non-interactive runs otherwise wait up to
+                             15 s for the gateway to answer a health check)
+  --skip-daemon, --no-install-daemon
+                             Do not set up a service (onboarding never installs one; see the
+                             README for systemd)
+  --json                     Print a JSON summary (progress goes to stderr)
+
+OpenAI Codex (--auth-choice openai-codex) signs in with a browser. The browser is sent back
+to http://localhost:1455/auth/callback; when that page cannot load (headless, Docker),
+paste the full URL from the browser's address bar into the terminal.
+";
+
+fn parse_onboard(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut o = crate::onboard::Opts::default();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(ONBOARD_HELP)),
+            Long("install-daemon") => {
+                return Err("--install-daemon: onboarding does not install a service here; run the gateway under systemd (see the README) and pass --skip-daemon".into());
+            }
+            Long(name) if crate::onboard::Opts::SWITCHES.contains(&name) => {
+                let name = name.to_string();
+                o.switch(&name);
+            }
+            Long(name) if crate::onboard::Opts::VALUES.contains(&name) => {
+                let name = name.to_string();
+                let value = p.value()?.string()?;
+                o.set(&name, value);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Onboard(Box::new(o)))
+}
+
 /// A command's help followed by the shared connection options.
 fn help_with_remote(text: &'static str) -> &'static str {
     // Leaked once per --help invocation: a process that prints help exits.
@@ -829,6 +902,19 @@ mod tests {
         assert!(parse(&["gateway", "frob"]).is_err());
         assert!(parse(&["gateway", "--port", "1", "install"]).is_err(), "flags of the server do not go with a service command");
         assert!(matches!(parse(&["gateway", "run", "--port", "1"]).unwrap().command, Command::Gateway(_)));
+    }
+
+    #[test]
+    fn onboard_flags() {
+        let Command::Onboard(o) = parse(&["onboard", "--non-interactive", "--accept-risk", "--mode", "local", "--gateway-token", "t", "--no-install-daemon"]).unwrap().command else {
+            panic!()
+        };
+        assert!(o.non_interactive && o.accept_risk && o.skip_daemon);
+        assert_eq!((o.mode.as_deref(), o.gateway_token.as_deref()), (Some("local"), Some("t")));
+        assert_eq!(parse(&["onboard", "-h"]).unwrap().command, Command::Help(ONBOARD_HELP));
+        assert!(parse(&["onboard", "--install-daemon"]).unwrap_err().contains("systemd"));
+        assert!(parse(&["onboard", "--mode"]).is_err(), "--mode needs a value");
+        assert!(parse(&["onboard", "extra"]).is_err());
     }
 
     #[test]

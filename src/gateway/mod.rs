@@ -17,6 +17,7 @@ pub mod startup;
 pub mod logbuf;
 pub mod ui;
 pub mod client;
+pub mod callback;
 mod server;
 mod session;
 mod methods;
