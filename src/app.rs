@@ -44,6 +44,7 @@ pub fn run(args: Args, env: Env) -> ExitCode {
                 ExitCode::from(FAILURE)
             }
         },
+        Command::GatewayService(action) => crate::service::run(action, &paths, &env, args.profile.as_deref(), cwd.as_deref()),
         Command::Agent { conn, message, session, agent, timeout_s } => {
             companion::agent(&paths, &env, cwd.as_deref(), &conn, &message, session.as_deref(), agent.as_deref(), timeout_s)
         }
@@ -52,6 +53,9 @@ pub fn run(args: Args, env: Env) -> ExitCode {
         Command::Status { conn } => companion::status(&paths, &env, cwd.as_deref(), &conn),
         Command::Dashboard { no_open } => companion::dashboard(&paths, &env, cwd.as_deref(), no_open),
         Command::Devices { conn, cmd } => companion::devices(&paths, &env, cwd.as_deref(), &conn, &cmd),
+        Command::Channels(cmd) => crate::channels::cli::run(&paths, &env, cwd.as_deref(), &cmd),
+        Command::Pairing(cmd) => crate::channels::cli::pairing(&paths, &cmd),
+        Command::Onboard(opts) => crate::onboard::run(*opts, &paths, &env, cwd.as_deref()),
     }
 }
 

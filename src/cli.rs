@@ -27,6 +27,8 @@ pub enum Command {
     Gateway(crate::gateway::startup::Opts),
     /// `gateway probe`: GET /healthz, for health checks.
     GatewayProbe { url: Option<String>, timeout_ms: Option<u64> },
+    /// `gateway install|uninstall|start|stop|restart|status`: the systemd service.
+    GatewayService(crate::service::Action),
     /// `health`, `status`, `devices …`: one connection to the running gateway.
     Health { conn: Remote, verbose: bool },
     Status { conn: Remote },
@@ -34,6 +36,25 @@ pub enum Command {
     Devices { conn: Remote, cmd: DevicesCommand },
     /// `agent --message TEXT`: one turn through the running gateway.
     Agent { conn: Remote, message: String, session: Option<String>, agent: Option<String>, timeout_s: u64 },
+    /// Boxed: the flags are many.
+    Onboard(Box<crate::onboard::Opts>),
+    Channels(ChannelsCommand),
+    Pairing(PairingCommand),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelsCommand {
+    Add { channel: String, token: Option<String>, token_file: Option<String>, use_env: bool, account: Option<String> },
+    Remove { channel: String, account: Option<String>, delete: bool },
+    List { json: bool },
+    /// Through the gateway when it runs (`conn`), from the config otherwise.
+    Status { conn: Remote, probe: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PairingCommand {
+    List { channel: Option<String>, json: bool },
+    Approve { channel: String, code: String },
 }
 
 /// How a companion command reaches the gateway.
@@ -97,6 +118,9 @@ Commands:
   devices    List, approve and reject device pairing requests; rotate device tokens
   sandbox    List, recreate and explain agent sandbox containers
   agent      Send one message to an agent through the running gateway and print the reply
+  channels   Add, list, check and remove Telegram and Discord bots
+  pairing    List and approve chat senders waiting for access (DM pairing codes)
+  onboard    Set up the gateway, workspace and model (questions, or flags for scripts)
 
 Global options:
   --profile <name>   Use the state folder ~/.openclaw-<name>
@@ -109,6 +133,8 @@ Environment:
   OPENCLAW_GATEWAY_PORT, OPENCLAW_GATEWAY_TOKEN, OPENCLAW_GATEWAY_PASSWORD
                         Gateway port and credentials (flags win, then these, then the config)
   DOCKER_HOST           Docker Engine socket (default unix:///var/run/docker.sock)
+  OPENCLAW_CONTAINER    The container openclaw runs in, when it talks to the host's engine
+                        (default: detected; none: sandbox bind paths are sent as they are)
   RUST_LOG              Log filter (e.g. debug, openclaw=trace)
 ";
 
@@ -174,6 +200,9 @@ on SIGTERM or SIGINT; reloads openclaw.json when it changes.
 
 With no token anywhere and a loopback bind, a token is generated, saved as
 gateway.auth.token and printed once with the dashboard URL.
+
+As a systemd service: openclaw gateway install|uninstall|start|stop|restart|status
+(see openclaw gateway install --help).
 
 Usage: openclaw gateway probe [--url <url>] [--timeout <ms>]
 
@@ -280,6 +309,9 @@ where
                     "agent" => parse_agent(&mut p)?,
                     "dashboard" => parse_dashboard(&mut p)?,
                     "devices" => parse_devices(&mut p)?,
+                    "channels" => parse_channels(&mut p)?,
+                    "pairing" => parse_pairing(&mut p)?,
+                    "onboard" => parse_onboard(&mut p)?,
                     "help" => Command::Help(HELP),
                     other => return Err(format!("unknown command '{other}' (see 'openclaw --help')").into()),
                 };
@@ -405,6 +437,9 @@ fn parse_gateway(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
             Long("verbose") => o.verbose = true,
             Value(v) if !seen_run && v == "run" => seen_run = true,
             Value(v) if !seen_run && v == "probe" => return parse_gateway_probe(p),
+            Value(v) if !seen_run && o == Default::default() && SERVICE_COMMANDS.iter().any(|c| v == *c) => {
+                return parse_gateway_service(p, v.string()?);
+            }
             _ => return Err(arg.unexpected()),
         }
     }
@@ -423,6 +458,55 @@ fn parse_gateway_probe(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error>
     }
     Ok(Command::GatewayProbe { url, timeout_ms })
 }
+
+/// The `gateway` subcommands that manage the systemd service.
+const SERVICE_COMMANDS: &[&str] = &["install", "uninstall", "start", "stop", "restart", "status"];
+
+/// `gateway install [--port N] [--force] | uninstall | start | stop |
+/// restart | status [--json]`.
+fn parse_gateway_service(p: &mut lexopt::Parser, sub: String) -> Result<Command, lexopt::Error> {
+    use crate::service::Action;
+    let (mut port, mut force, mut json) = (None, false, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(GATEWAY_SERVICE_HELP)),
+            Long("port") if sub == "install" => port = Some(p.value()?.string()?),
+            Long("force") if sub == "install" => force = true,
+            Long("json") if sub == "status" => json = true,
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let action = match sub.as_str() {
+        "install" => Action::Install { port, force },
+        "uninstall" => Action::Uninstall,
+        "start" => Action::Start,
+        "stop" => Action::Stop,
+        "restart" => Action::Restart,
+        // "status": parse_gateway only passes SERVICE_COMMANDS.
+        _ => Action::Status { json },
+    };
+    Ok(Command::GatewayService(action))
+}
+
+const GATEWAY_SERVICE_HELP: &str = "\
+Usage: openclaw gateway <install|uninstall|start|stop|restart|status> [options]
+
+Runs the gateway as a systemd service. As root: a system unit,
+/etc/systemd/system/openclaw-gateway.service, running as the owner of the state folder.
+Otherwise: a user unit, ~/.config/systemd/user/openclaw-gateway.service (systemctl --user;
+keep it running after logout with: sudo loginctl enable-linger $USER).
+
+  install [--port <port>] [--force]
+                 Write a hardened unit (read-only system, writes only to the state folder,
+                 a memory limit, restart on failure), then enable and start it. --force
+                 replaces a unit that differs. Without systemd the unit is still written.
+  uninstall      Stop and disable the service and remove the unit
+  start | stop | restart
+                 systemctl start/stop/restart the service
+  status [--json]
+                 The unit's state and a probe of the gateway's /healthz; exit code 0 only
+                 when the gateway answers healthy
+";
 
 const REMOTE_FLAGS: &[&str] = &["url", "token", "password", "timeout", "json"];
 
@@ -554,6 +638,165 @@ fn parse_devices(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
     Ok(Command::Devices { conn, cmd })
 }
 
+const CHANNELS_HELP: &str = "\
+Usage: openclaw channels <add|list|status|remove> [options]
+
+  add --channel telegram|discord (--token <token> | --token-file <path> | --use-env) [--account <id>]
+        Save a bot token in openclaw.json (channels.telegram.botToken, channels.discord.token,
+        or channels.<channel>.accounts.<id>); --use-env reads TELEGRAM_BOT_TOKEN /
+        DISCORD_BOT_TOKEN instead. A running gateway connects it without a restart.
+  list [--json]
+        Configured accounts and where their tokens come from
+  status [--probe] [--json] [--timeout <ms>] [--token <t>] [--url <url>]
+        Connection state, last error and pending pairing requests, from the running gateway
+        (from the config when it is not running); --probe also checks each token live
+  remove --channel <channel> [--account <id>] [--delete]
+        Disable an account (--delete removes its settings)
+";
+
+const PAIRING_HELP: &str = "\
+Usage: openclaw pairing <list|approve> [options]
+
+  list [<channel>] [--json]       Pending requests (codes expire after one hour)
+  approve <channel> <code>        Let that sender talk to the agent
+
+Unknown senders of a direct message get an 8-character code and their message is not
+processed (dmPolicy \"pairing\", the default). State: ~/.openclaw/credentials/.
+";
+
+fn parse_channels(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut conn = Remote::default();
+    let mut sub: Option<String> = None;
+    let (mut channel, mut token, mut token_file, mut account) = (None, None, None, None);
+    let (mut use_env, mut delete, mut probe) = (false, false, false);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(CHANNELS_HELP)),
+            Long("channel") => channel = Some(p.value()?.string()?),
+            Long("token") if sub.as_deref() == Some("add") => token = Some(p.value()?.string()?),
+            Long("token-file") => token_file = Some(p.value()?.string()?),
+            Long("use-env") => use_env = true,
+            Long("account") => account = Some(p.value()?.string()?),
+            Long("delete") => delete = true,
+            Long("probe") => probe = true,
+            Long(name) if REMOTE_FLAGS.contains(&name) => {
+                let name = name.to_string();
+                remote_arg(p, &name, &mut conn)?;
+            }
+            Value(v) if sub.is_none() => sub = Some(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let sub = sub.unwrap_or_else(|| "list".to_string());
+    let need_channel = || channel.clone().ok_or_else(|| lexopt::Error::from(format!("channels {sub}: missing --channel telegram|discord")));
+    let cmd = match sub.as_str() {
+        "add" => ChannelsCommand::Add { channel: need_channel()?, token, token_file, use_env, account },
+        "remove" => ChannelsCommand::Remove { channel: need_channel()?, account, delete },
+        "list" => ChannelsCommand::List { json: conn.json },
+        "status" => ChannelsCommand::Status { conn, probe },
+        other => return Err(format!("unknown channels command '{other}': use add, list, status or remove").into()),
+    };
+    Ok(Command::Channels(cmd))
+}
+
+fn parse_pairing(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut json = false;
+    let mut positional: Vec<String> = Vec::new();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(PAIRING_HELP)),
+            Long("json") => json = true,
+            Value(v) => positional.push(v.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    let mut rest = positional.into_iter();
+    let sub = rest.next().unwrap_or_else(|| "list".to_string());
+    let (a, b, extra) = (rest.next(), rest.next(), rest.next());
+    if let Some(x) = extra {
+        return Err(format!("pairing {sub}: unexpected argument '{x}'").into());
+    }
+    let cmd = match sub.as_str() {
+        "list" if b.is_none() => PairingCommand::List { channel: a, json },
+        "approve" => match (a, b) {
+            (Some(channel), Some(code)) => PairingCommand::Approve { channel, code },
+            _ => return Err("usage: openclaw pairing approve <channel> <code>".into()),
+        },
+        "list" => return Err("usage: openclaw pairing list [<channel>] [--json]".into()),
+        other => return Err(format!("unknown pairing command '{other}': use list or approve").into()),
+    };
+    Ok(Command::Pairing(cmd))
+}
+
+const ONBOARD_HELP: &str = "\
+Usage: openclaw onboard [options]
+
+Sets up openclaw: the workspace, the model and its credentials, the gateway (port, bind,
+auth token) and chat channels, then writes openclaw.json (validated, atomic, .bak kept;
+an existing gateway token is reused). Asks questions on the terminal unless
+--non-interactive is given.
+
+  --non-interactive          No questions; needs --accept-risk
+  --accept-risk              Acknowledge that an agent with tools is powerful and risky
+  --flow <flow>              quickstart (defaults) | manual (ask everything)
+  --mode <mode>              local (this machine runs the gateway) | remote (client settings only)
+  --remote-url <ws://…>      Remote gateway URL (--mode remote)
+  --remote-token <token>     Remote gateway token
+  --reset                    Move the config, credentials and sessions aside first
+  --reset-scope <scope>      config | config+creds+sessions (default) | full (also the workspace)
+  --workspace <dir>          Agent workspace (default ~/.openclaw/workspace)
+  --gateway-port <port>      Gateway port (default: the config's, else 18789)
+  --gateway-bind <mode>      loopback | lan | tailnet | auto | custom
+  --gateway-auth <mode>      token | password
+  --gateway-token <token>    Use this gateway token (replaces the config's)
+  --gateway-password <pw>    Gateway password (password auth)
+  --auth-choice <choice>     skip | openai-api-key | anthropic-api-key | openai-codex |
+                             custom-api-key | ollama
+  --openai-api-key <key>     OpenAI API key (else OPENAI_API_KEY)
+  --anthropic-api-key <key>  Anthropic API key (else ANTHROPIC_API_KEY)
+  --custom-base-url <url>    Custom provider URL (also the Ollama URL)
+  --custom-model-id <id>     Custom provider model (also the Ollama model)
+  --custom-api-key <key>     Custom provider key (else CUSTOM_API_KEY)
+  --custom-compatibility <c> openai (default) | anthropic
+  --custom-provider-id <id>  Provider id for the custom provider (default custom)
+  --secret-input-mode <m>    plaintext (default) | ref (save a reference to the key's
+                             environment variable instead of the key)
+  --skip-channels, --skip-skills, --skip-ui, --skip-health
+                             Skip those steps (non-interactive runs otherwise wait up to
+                             15 s for the gateway to answer a health check)
+  --skip-daemon, --no-install-daemon
+                             Do not set up a service (onboarding never installs one; see the
+                             README for systemd)
+  --json                     Print a JSON summary (progress goes to stderr)
+
+OpenAI Codex (--auth-choice openai-codex) signs in with a browser. The browser is sent back
+to http://localhost:1455/auth/callback; when that page cannot load (headless, Docker),
+paste the full URL from the browser's address bar into the terminal.
+";
+
+fn parse_onboard(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
+    let mut o = crate::onboard::Opts::default();
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(ONBOARD_HELP)),
+            Long("install-daemon") => {
+                return Err("--install-daemon: onboarding does not install a service here; run the gateway under systemd (see the README) and pass --skip-daemon".into());
+            }
+            Long(name) if crate::onboard::Opts::SWITCHES.contains(&name) => {
+                let name = name.to_string();
+                o.switch(&name);
+            }
+            Long(name) if crate::onboard::Opts::VALUES.contains(&name) => {
+                let name = name.to_string();
+                let value = p.value()?.string()?;
+                o.set(&name, value);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Command::Onboard(Box::new(o)))
+}
+
 /// A command's help followed by the shared connection options.
 fn help_with_remote(text: &'static str) -> &'static str {
     // Leaked once per --help invocation: a process that prints help exits.
@@ -663,6 +906,46 @@ mod tests {
         assert!(parse(&["devices", "reject"]).unwrap_err().contains("missing <requestId>"));
         assert!(parse(&["devices", "approve", "abc", "--latest"]).is_err());
         assert!(parse(&["health", "--timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn gateway_service_commands() {
+        use crate::service::Action;
+        let service = |args: &[&str]| match parse(args).unwrap().command {
+            Command::GatewayService(a) => a,
+            other => panic!("{args:?} gave {other:?}"),
+        };
+        assert_eq!(service(&["gateway", "install"]), Action::Install { port: None, force: false });
+        assert_eq!(service(&["gateway", "install", "--port", "19001", "--force"]), Action::Install { port: Some("19001".into()), force: true });
+        assert_eq!(service(&["gateway", "uninstall"]), Action::Uninstall);
+        assert_eq!(service(&["gateway", "start"]), Action::Start);
+        assert_eq!(service(&["gateway", "stop"]), Action::Stop);
+        assert_eq!(service(&["gateway", "restart"]), Action::Restart);
+        assert_eq!(service(&["gateway", "status"]), Action::Status { json: false });
+        assert_eq!(service(&["gateway", "status", "--json"]), Action::Status { json: true });
+        assert_eq!(parse(&["--profile", "work", "gateway", "stop"]).unwrap().profile.as_deref(), Some("work"));
+        assert_eq!(parse(&["gateway", "install", "--help"]).unwrap().command, Command::Help(GATEWAY_SERVICE_HELP));
+        assert!(parse(&["gateway", "status", "--force"]).is_err(), "--force is install's");
+        assert!(parse(&["gateway", "start", "--port", "1"]).is_err(), "--port is install's");
+        assert!(parse(&["gateway", "install", "--json"]).is_err());
+        assert!(parse(&["gateway", "install", "extra"]).is_err());
+        assert!(parse(&["gateway", "install", "--port"]).is_err(), "--port needs a value");
+        assert!(parse(&["gateway", "frob"]).is_err());
+        assert!(parse(&["gateway", "--port", "1", "install"]).is_err(), "flags of the server do not go with a service command");
+        assert!(matches!(parse(&["gateway", "run", "--port", "1"]).unwrap().command, Command::Gateway(_)));
+    }
+
+    #[test]
+    fn onboard_flags() {
+        let Command::Onboard(o) = parse(&["onboard", "--non-interactive", "--accept-risk", "--mode", "local", "--gateway-token", "t", "--no-install-daemon"]).unwrap().command else {
+            panic!()
+        };
+        assert!(o.non_interactive && o.accept_risk && o.skip_daemon);
+        assert_eq!((o.mode.as_deref(), o.gateway_token.as_deref()), (Some("local"), Some("t")));
+        assert_eq!(parse(&["onboard", "-h"]).unwrap().command, Command::Help(ONBOARD_HELP));
+        assert!(parse(&["onboard", "--install-daemon"]).unwrap_err().contains("systemd"));
+        assert!(parse(&["onboard", "--mode"]).is_err(), "--mode needs a value");
+        assert!(parse(&["onboard", "extra"]).is_err());
     }
 
     #[test]

@@ -96,6 +96,14 @@ fn describe(e: &client::Error) -> String {
     msg
 }
 
+/// One RPC call on a fresh connection (for commands living elsewhere).
+pub fn call(paths: &Paths, env: &Env, cwd: Option<&Path>, r: &Remote, method: &str, params: Value) -> Result<Value, String> {
+    let (mut c, _) = connect(paths, env, cwd, r)?;
+    let result = c.call(method, params).map_err(|e| describe(&e));
+    c.close();
+    result
+}
+
 fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }

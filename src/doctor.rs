@@ -2,7 +2,9 @@
 //!
 //! Checks, in order: the config (validity and warnings), the state folder's
 //! permissions, the Docker Engine (socket, permission, answer, version) and,
-//! when any agent is sandboxed, each sandbox image. Docker problems are errors
+//! when any agent is sandboxed, each sandbox image and, when this process runs
+//! in a container of that engine (Docker-out-of-Docker), whether the folders
+//! sandboxes mount have host paths. Docker problems are errors
 //! only when sandboxing is on; otherwise they are warnings, since nothing
 //! needs Docker then. `--fix` drops unrecognized keys from the config file
 //! (keeping `openclaw.json.bak`) and tightens state-folder permissions.
@@ -16,10 +18,12 @@ use std::process::ExitCode;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::{self, edit, sandbox::SandboxMode};
+use crate::config::sandbox::{SandboxMode, WorkspaceAccess};
+use crate::config::{self, edit};
 use crate::docker::{self, Docker};
 use crate::fsutil;
 use crate::paths::{Env, Paths};
+use crate::sandbox::hostpath::HostView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,6 +166,11 @@ pub fn checks(paths: &Paths, env: &Env, cwd: Option<&Path>, fix: bool) -> Vec<Ch
             return out;
         }
     }
+    if let Some(c) = config
+        && needed
+    {
+        host_path_checks(c, &docker, &mut out);
+    }
     for image in images {
         match docker.image_inspect(&image) {
             Ok(_) => out.push(Check::new("sandbox", Status::Ok, format!("sandbox image {image} is present"), None)),
@@ -177,6 +186,44 @@ pub fn checks(paths: &Paths, env: &Env, cwd: Option<&Path>, fix: bool) -> Vec<Ch
         }
     }
     out
+}
+
+/// Docker-out-of-Docker: when this process runs in a container of the
+/// engine, each folder a sandbox mounts (sandbox workspace roots, agent
+/// workspaces) must lie on a mount from the host.
+fn host_path_checks(config: &config::Config, docker: &Docker, out: &mut Vec<Check>) {
+    let view = match HostView::of(docker) {
+        Ok(view) => view,
+        Err(e) => {
+            let message = format!("cannot tell whether this process runs in a container of the engine: {e}");
+            return out.push(Check::new("dood", Status::Warn, message, None));
+        }
+    };
+    let Some(container) = view.container() else { return };
+    let mut folders = BTreeSet::new();
+    for id in config.agent_ids() {
+        let s = config.sandbox_for(&id);
+        if s.mode == SandboxMode::Off {
+            continue;
+        }
+        if s.workspace_access != WorkspaceAccess::Rw {
+            folders.insert(("the sandbox workspace root", "agents.defaults.sandbox.workspaceRoot", s.workspace_root));
+        }
+        if s.workspace_access != WorkspaceAccess::None {
+            folders.insert(("the agent workspace", "agents.defaults.workspace", config.workspace_for(&id)));
+        }
+    }
+    for (what, setting, dir) in folders {
+        match view.to_host(&dir, what, setting) {
+            Ok(host) => out.push(Check::new(
+                "dood",
+                Status::Ok,
+                format!("{what} {} is {} on the Docker host (this process runs in container {container})", dir.display(), host.display()),
+                None,
+            )),
+            Err(e) => out.push(Check::new("dood", Status::Error, e.to_string(), None)),
+        }
+    }
 }
 
 fn docker_fix(e: &docker::Error, socket: &Path) -> Option<String> {

@@ -55,7 +55,11 @@ pub mod crypto;
 pub mod gateway;
 pub mod sys;
 pub mod companion;
+pub mod service;
 pub mod agent;
+pub mod channels;
+pub mod auth;
+pub mod onboard;
 
 /// The crate version and the git commit it was built from.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

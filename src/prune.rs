@@ -72,6 +72,7 @@ use crate::config::Config;
 use crate::config::sandbox::{PruneConfig, SandboxConfig, Scope};
 use crate::docker::{self, ContainerSummary, Docker};
 use crate::paths::{Env, Paths};
+use crate::sandbox::hostpath::HostView;
 use crate::sandbox::registry::{self, Entry, Registry};
 use crate::sandbox::{self, keys, lease, spec};
 
@@ -388,7 +389,7 @@ impl Pass<'_> {
         };
         let Some(entries) = self.entries() else { return false };
         let known: HashSet<&str> = entries.iter().map(|e| e.container_name.as_str()).collect();
-        let ours = Ours::of(self.config);
+        let ours = Ours::of(self.config).with_host_folders(self.docker);
         for container in &containers {
             let Some(name) = container.names.first() else { continue };
             if known.contains(name.as_str()) || container.labels.contains_key(LABEL_SANDBOX_BROWSER) {
@@ -593,6 +594,22 @@ impl Ours {
             folders.push(s.workspace_root);
         }
         Ours { prefixes, folders }
+    }
+
+    /// Adds our folders in the Docker host's terms when this process runs in
+    /// a container: a sandbox's mount sources are host paths then.
+    fn with_host_folders(mut self, docker: &Docker) -> Ours {
+        match HostView::of(docker) {
+            Ok(view) if view.container().is_some() => {
+                let host: Vec<PathBuf> = self.folders.iter().filter_map(|f| view.to_host(f, "", "").ok()).collect();
+                self.folders.extend(host);
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!(
+                "sandbox prune: cannot look up the container this process runs in ({e}); orphans are matched by in-container paths only"
+            ),
+        }
+        self
     }
 
     /// True when `source` is, or lies inside, one of our folders (as

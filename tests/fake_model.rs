@@ -1,13 +1,17 @@
 //! A deterministic fake model server that speaks the real wire formats of OpenAI Chat
-//! Completions (`POST /v1/chat/completions`, SSE or JSON; `GET /v1/models`) and
-//! Anthropic Messages (`POST /v1/messages`, SSE or JSON). Integration tests use it as
+//! Completions (`POST /v1/chat/completions`, SSE or JSON; `GET /v1/models`),
+//! Anthropic Messages (`POST /v1/messages`, SSE or JSON) and the OpenAI Responses API
+//! (`POST /v1/responses`, and the ChatGPT Codex backend's
+//! `POST /backend-api/codex/responses`, which also wants a `chatgpt-account-id`
+//! header, `store: false`, `instructions` and no `max_output_tokens`, answering
+//! `{"detail": …}` otherwise, as the real one does). Integration tests use it as
 //! a module; `examples/fake_model.rs` serves it as a binary for the Control UI browser
 //! test and the benchmark scripts.
 //!
 //! What it answers is decided by the text of the last user turn; if the conversation
 //! ends in tool results (OpenAI `role: "tool"` messages; an Anthropic user turn with
-//! `tool_result` blocks) the reply is `Tool said: <result text>` (several results are
-//! joined with a newline). Otherwise the text, trimmed, selects a command by its first
+//! `tool_result` blocks; Responses `function_call_output` items) the reply is
+//! `Tool said: <result text>` (several results are joined with a newline). Otherwise the text, trimmed, selects a command by its first
 //! word:
 //!
 //! | text                          | reply                                                     |
@@ -494,6 +498,8 @@ impl Out<'_> {
 enum Api {
     OpenAi,
     Anthropic,
+    /// The Responses API (errors in OpenAI's shape).
+    Responses,
 }
 
 /// A tool call to make; `args` is the arguments object as JSON text.
@@ -530,6 +536,7 @@ impl Reply {
             (Api::OpenAi, false) => "tool_calls",
             (Api::Anthropic, true) => "end_turn",
             (Api::Anthropic, false) => "tool_use",
+            (Api::Responses, _) => "completed",
         }
     }
 }
@@ -560,7 +567,7 @@ fn content_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts
             .iter()
-            .filter(|p| p["type"] == "text" || p["type"].is_null())
+            .filter(|p| ["text", "input_text", "output_text"].contains(&p["type"].as_str().unwrap_or("text")))
             .filter_map(|p| p["text"].as_str())
             .collect::<Vec<_>>()
             .join("\n"),
@@ -569,6 +576,9 @@ fn content_text(v: &Value) -> String {
 }
 
 fn last_input(api: Api, body: &Value) -> Result<Last, String> {
+    if api == Api::Responses {
+        return last_responses_input(body);
+    }
     let Some(messages) = body["messages"].as_array().filter(|m| !m.is_empty()) else {
         return Err("messages: at least one message is required".into());
     };
@@ -606,6 +616,31 @@ fn last_input(api: Api, body: &Value) -> Result<Last, String> {
                 None => Err("messages: there is no user message with text".into()),
             }
         }
+        Api::Responses => unreachable!("handled above"),
+    }
+}
+
+/// The Responses API's `input`: a string, or items (`message`, `function_call`,
+/// `function_call_output`).
+fn last_responses_input(body: &Value) -> Result<Last, String> {
+    if let Some(text) = body["input"].as_str() {
+        return Ok(Last::User(text.to_string()));
+    }
+    let Some(items) = body["input"].as_array().filter(|i| !i.is_empty()) else {
+        return Err("input: at least one item is required".into());
+    };
+    let results: Vec<String> = items
+        .iter()
+        .rev()
+        .take_while(|i| i["type"] == "function_call_output")
+        .map(|i| i["output"].as_str().map(str::to_string).unwrap_or_else(|| content_text(&i["output"])))
+        .collect();
+    if !results.is_empty() {
+        return Ok(Last::ToolResults(results.into_iter().rev().collect()));
+    }
+    match items.iter().rev().find(|i| i["role"] == "user") {
+        Some(i) => Ok(Last::User(content_text(&i["content"]))),
+        None => Err("input: there is no user message".into()),
     }
 }
 
@@ -738,14 +773,14 @@ struct Ctx {
 impl Ctx {
     fn request_id(&self) -> (&'static str, String) {
         match self.api {
-            Api::OpenAi => ("x-request-id", format!("req_fake{}", self.seq)),
+            Api::OpenAi | Api::Responses => ("x-request-id", format!("req_fake{}", self.seq)),
             Api::Anthropic => ("request-id", format!("req_fake{}", self.seq)),
         }
     }
 
     fn call_id(&self, i: usize) -> String {
         match self.api {
-            Api::OpenAi => format!("call_fake{}_{i}", self.seq),
+            Api::OpenAi | Api::Responses => format!("call_fake{}_{i}", self.seq),
             Api::Anthropic => format!("toolu_fake{}_{i}", self.seq),
         }
     }
@@ -766,9 +801,13 @@ fn handle(req: Req, s: &mut TcpStream, shared: &Shared) -> io::Result<bool> {
     });
     let mut out = Out { s, shared, close: req.close };
     let anthropic_client = req.header("anthropic-version").is_some();
-    let api = match (req.method.as_str(), req.path.trim_end_matches('/')) {
+    let path = req.path.trim_end_matches('/');
+    let codex = matches!(path, "/backend-api/codex/responses" | "/codex/responses");
+    let api = match (req.method.as_str(), path) {
         ("POST", "/v1/chat/completions" | "/chat/completions") => Api::OpenAi,
         ("POST", "/v1/messages" | "/messages") => Api::Anthropic,
+        ("POST", "/v1/responses" | "/responses") => Api::Responses,
+        ("POST", _) if codex => Api::Responses,
         ("GET", "/v1/models" | "/models") => {
             out.json(200, &[], &models(anthropic_client))?;
             return Ok(!req.close);
@@ -797,11 +836,15 @@ fn handle(req: Req, s: &mut TcpStream, shared: &Shared) -> io::Result<bool> {
         include_usage: body["stream_options"]["include_usage"] == true,
         prompt_tokens: (req.body.len() / 4) as u64,
     };
+    if codex && let Some(detail) = codex_refusal(&req, &body) {
+        out.json(400, &[ctx.request_id()], &json!({"detail": detail}))?;
+        return Ok(!req.close);
+    }
     let want_key = lock(&shared.key).clone();
     if let Some(want) = want_key {
         let bearer = req.header("authorization").and_then(|v| v.strip_prefix("Bearer "));
         let given = match api {
-            Api::OpenAi => bearer,
+            Api::OpenAi | Api::Responses => bearer,
             Api::Anthropic => req.header("x-api-key").or(bearer),
         };
         if given != Some(want.as_str()) {
@@ -821,6 +864,23 @@ fn handle(req: Req, s: &mut TcpStream, shared: &Shared) -> io::Result<bool> {
     Ok(!out.close)
 }
 
+/// What the ChatGPT Codex backend refuses (its `detail` text), if anything.
+fn codex_refusal(req: &Req, body: &Value) -> Option<String> {
+    if req.header("chatgpt-account-id").is_none_or(str::is_empty) {
+        return Some("Missing chatgpt-account-id header".into());
+    }
+    if body["store"] != false {
+        return Some("Store must be set to false".into());
+    }
+    if !body["instructions"].is_string() {
+        return Some("Instructions are required".into());
+    }
+    if body.get("max_output_tokens").is_some() {
+        return Some("Unsupported parameter: max_output_tokens".into());
+    }
+    None
+}
+
 fn answer(out: &mut Out, ctx: &Ctx, plan: Plan) -> io::Result<()> {
     let rid = ctx.request_id();
     match plan {
@@ -828,6 +888,7 @@ fn answer(out: &mut Out, ctx: &Ctx, plan: Plan) -> io::Result<()> {
             let events = match ctx.api {
                 Api::OpenAi => openai_events(ctx, &r),
                 Api::Anthropic => anthropic_events(ctx, &r),
+                Api::Responses => responses_events(ctx, &r),
             };
             out.events(&[rid], &events, true)
         }
@@ -836,6 +897,7 @@ fn answer(out: &mut Out, ctx: &Ctx, plan: Plan) -> io::Result<()> {
             let v = match ctx.api {
                 Api::OpenAi => openai_completion(ctx, &r),
                 Api::Anthropic => anthropic_message(ctx, &r),
+                Api::Responses => responses_object(ctx, &r, "completed"),
             };
             out.json(200, &[rid], &v)
         }
@@ -876,11 +938,18 @@ fn answer(out: &mut Out, ctx: &Ctx, plan: Plan) -> io::Result<()> {
                     ev.truncate(4); // message_start, ping, content_block_start, the text
                     ev
                 }
+                Api::Responses => {
+                    let r = Reply::text(vec!["partial reply".into()]);
+                    let mut ev = responses_events(ctx, &r);
+                    ev.truncate(5); // created, in_progress, item added, part added, the text
+                    ev
+                }
             };
             if !cut {
                 let bad = match ctx.api {
                     Api::OpenAi => "data: {not json\n\n",
                     Api::Anthropic => "event: content_block_delta\ndata: {not json\n\n",
+                    Api::Responses => "event: response.output_text.delta\ndata: {not json\n\n",
                 };
                 events.push((NO_PAUSE, bad.to_string()));
             }
@@ -1013,6 +1082,87 @@ fn models(anthropic: bool) -> Value {
 }
 
 // ---------------------------------------------------------------------------------
+// OpenAI Responses (and the ChatGPT Codex backend)
+
+/// The output items of a reply (a message, then the function calls).
+fn responses_output(ctx: &Ctx, r: &Reply) -> Vec<Value> {
+    let mut out = Vec::new();
+    if !r.chunks.is_empty() {
+        out.push(json!({
+            "id": format!("msg_fake{}", ctx.seq), "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": r.full_text(), "annotations": []}],
+        }));
+    }
+    for (i, c) in r.calls.iter().enumerate() {
+        out.push(json!({
+            "id": format!("fc_fake{}_{i}", ctx.seq), "type": "function_call", "status": "completed",
+            "call_id": ctx.call_id(i), "name": c.name, "arguments": c.args,
+        }));
+    }
+    out
+}
+
+fn responses_object(ctx: &Ctx, r: &Reply, status: &str) -> Value {
+    let completion = r.completion_tokens();
+    let done = status == "completed";
+    json!({
+        "id": format!("resp_fake{}", ctx.seq), "object": "response", "created_at": now(), "status": status,
+        "model": ctx.model, "output": if done { responses_output(ctx, r) } else { Vec::new() },
+        "usage": if done {
+            json!({"input_tokens": ctx.prompt_tokens, "output_tokens": completion, "total_tokens": ctx.prompt_tokens + completion})
+        } else { Value::Null },
+    })
+}
+
+fn responses_events(ctx: &Ctx, r: &Reply) -> Vec<(Duration, String)> {
+    let mut seq = 0;
+    let mut ev = |mut v: Value| {
+        v["sequence_number"] = json!(seq);
+        seq += 1;
+        format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap_or_default())
+    };
+    let mut events = vec![
+        (NO_PAUSE, ev(json!({"type": "response.created", "response": responses_object(ctx, r, "in_progress")}))),
+        (NO_PAUSE, ev(json!({"type": "response.in_progress", "response": responses_object(ctx, r, "in_progress")}))),
+    ];
+    let output = responses_output(ctx, r);
+    let mut index = 0;
+    if !r.chunks.is_empty() {
+        let id = format!("msg_fake{}", ctx.seq);
+        let added = json!({"id": id, "type": "message", "status": "in_progress", "role": "assistant", "content": []});
+        events.push((NO_PAUSE, ev(json!({"type": "response.output_item.added", "output_index": 0, "item": added}))));
+        let part = json!({"type": "output_text", "text": "", "annotations": []});
+        events.push((NO_PAUSE, ev(json!({"type": "response.content_part.added", "item_id": id, "output_index": 0, "content_index": 0, "part": part}))));
+        for (i, text) in r.chunks.iter().enumerate() {
+            let pause = if i == 0 { NO_PAUSE } else { r.pause };
+            let d = json!({"type": "response.output_text.delta", "item_id": id, "output_index": 0, "content_index": 0, "delta": text});
+            events.push((pause, ev(d)));
+        }
+        let full = r.full_text();
+        events.push((NO_PAUSE, ev(json!({"type": "response.output_text.done", "item_id": id, "output_index": 0, "content_index": 0, "text": full}))));
+        let part = json!({"type": "output_text", "text": full, "annotations": []});
+        events.push((NO_PAUSE, ev(json!({"type": "response.content_part.done", "item_id": id, "output_index": 0, "content_index": 0, "part": part}))));
+        events.push((NO_PAUSE, ev(json!({"type": "response.output_item.done", "output_index": 0, "item": output[0]}))));
+        index = 1;
+    }
+    for (i, call) in r.calls.iter().enumerate() {
+        let id = format!("fc_fake{}_{i}", ctx.seq);
+        let added = json!({"id": id, "type": "function_call", "status": "in_progress", "call_id": ctx.call_id(i), "name": call.name, "arguments": ""});
+        events.push((NO_PAUSE, ev(json!({"type": "response.output_item.added", "output_index": index, "item": added}))));
+        for piece in split_even(&call.args, 3) {
+            let d = json!({"type": "response.function_call_arguments.delta", "item_id": id, "output_index": index, "delta": piece});
+            events.push((NO_PAUSE, ev(d)));
+        }
+        let d = json!({"type": "response.function_call_arguments.done", "item_id": id, "output_index": index, "arguments": call.args});
+        events.push((NO_PAUSE, ev(d)));
+        events.push((NO_PAUSE, ev(json!({"type": "response.output_item.done", "output_index": index, "item": output[index]}))));
+        index += 1;
+    }
+    events.push((NO_PAUSE, ev(json!({"type": "response.completed", "response": responses_object(ctx, r, "completed")}))));
+    events
+}
+
+// ---------------------------------------------------------------------------------
 // Anthropic Messages
 
 fn anthropic_events(ctx: &Ctx, r: &Reply) -> Vec<(Duration, String)> {
@@ -1093,7 +1243,7 @@ fn anthropic_message(ctx: &Ctx, r: &Reply) -> Value {
 
 fn unauthorized_message(api: Api, given: Option<&str>) -> String {
     match api {
-        Api::OpenAi => {
+        Api::OpenAi | Api::Responses => {
             let shown = match given {
                 Some(k) if k.len() >= 12 && k.is_ascii() => {
                     format!("{}{}{}", &k[..3], "*".repeat(k.len() - 7), &k[k.len() - 4..])
@@ -1111,6 +1261,7 @@ fn unauthorized_message(api: Api, given: Option<&str>) -> String {
 
 /// The provider's usual message for a status.
 fn error_message(api: Api, status: u16, quota: bool, model: &str, wait: &str) -> String {
+    let api = if api == Api::Responses { Api::OpenAi } else { api };
     match (api, status, quota) {
         (Api::OpenAi, _, true) => {
             "You exceeded your current quota, please check your plan and billing details. For more \
@@ -1148,7 +1299,7 @@ fn error_message(api: Api, status: u16, quota: bool, model: &str, wait: &str) ->
 /// The error body in the provider's shape.
 fn error_body(api: Api, status: u16, quota: bool, message: &str) -> Value {
     match api {
-        Api::OpenAi => {
+        Api::OpenAi | Api::Responses => {
             let (kind, code) = match (status, quota) {
                 (_, true) => ("insufficient_quota", json!("insufficient_quota")),
                 (401, _) => ("invalid_request_error", json!("invalid_api_key")),
@@ -1197,17 +1348,15 @@ mod tests {
 
     fn endpoint(fake: &FakeModel, api: Api) -> Endpoint {
         let (provider, base_url) = match api {
-            Api::OpenAiCompletions => ("openai", fake.openai_base()),
+            Api::OpenAiCompletions | Api::OpenAiResponses => ("openai", fake.openai_base()),
             Api::AnthropicMessages => ("anthropic", fake.anthropic_base()),
+            Api::OpenAiCodexResponses => ("openai-codex", format!("{}/backend-api", fake.anthropic_base())),
         };
-        Endpoint {
-            provider: provider.into(),
-            api,
-            base_url,
-            api_key: Some(KEY.into()),
-            model: "fake-model".into(),
-            headers: vec![],
-        }
+        let headers = match api {
+            Api::OpenAiCodexResponses => vec![("chatgpt-account-id".to_string(), "acct-fake".to_string())],
+            _ => vec![],
+        };
+        Endpoint { provider: provider.into(), api, base_url, api_key: Some(KEY.into()), model: "fake-model".into(), headers }
     }
 
     fn limits(ms: u64) -> Limits {
@@ -1240,6 +1389,69 @@ mod tests {
     }
 
     const BOTH: [Api; 2] = [Api::OpenAiCompletions, Api::AnthropicMessages];
+    const RESPONSES: [Api; 2] = [Api::OpenAiResponses, Api::OpenAiCodexResponses];
+
+    #[test]
+    fn responses_api_and_codex_backend_echo_and_tool_round_trip() {
+        let fake = FakeModel::start();
+        fake.require_key(Some(KEY));
+        for api in RESPONSES {
+            let ep = endpoint(&fake, api);
+            let (r, events) = say(&ep, "hello there, model");
+            let r = r.unwrap_or_else(|e| panic!("{api:?}: {e}"));
+            assert_eq!((r.text.as_str(), r.stop_reason.as_str()), ("You said: hello there, model", "completed"), "{api:?}");
+            assert!(events.iter().filter(|e| matches!(e, Event::TextDelta(_))).count() >= 2, "{events:?}");
+            let seen = fake.requests().pop().unwrap();
+            let want_path = if api == Api::OpenAiResponses { "/v1/responses" } else { "/backend-api/codex/responses" };
+            assert_eq!(seen.path, want_path);
+            assert_eq!(seen.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+            assert_eq!((&seen.body["store"], &seen.body["instructions"]), (&json!(false), &json!("be brief")));
+            assert_eq!(r.input_tokens, seen_body_len(&seen) / 4);
+
+            let command = "ls -la";
+            let mut messages = vec![Message::user(format!("exec: {command}"))];
+            let (r, events) = call(&ep, &messages, limits(10_000), &AtomicBool::new(false));
+            let r = r.unwrap_or_else(|e| panic!("{api:?}: {e}"));
+            let c = r.tool_calls[0].clone();
+            assert_eq!((c.name.as_str(), &c.arguments, r.stop_reason.as_str()), ("exec", &json!({"command": command}), "tool_calls"));
+            assert!(events.iter().filter(|e| matches!(e, Event::ToolCallArgsDelta { .. })).count() >= 3);
+            messages.push(Message::assistant(r.text.clone(), r.tool_calls.clone()));
+            messages.push(Message::tool_result(c.id.clone(), "file-a", false));
+            let (r, _) = call(&ep, &messages, limits(10_000), &AtomicBool::new(false));
+            assert_eq!(r.unwrap().text, "Tool said: file-a", "{api:?}");
+            let body = fake.requests().pop().unwrap().body;
+            let kinds: Vec<&str> = body["input"].as_array().unwrap().iter().filter_map(|i| i["type"].as_str()).collect();
+            assert_eq!(kinds, ["message", "function_call", "function_call_output"]);
+        }
+    }
+
+    #[test]
+    fn responses_failures_and_the_codex_backends_rules() {
+        let fake = FakeModel::start();
+        for api in RESPONSES {
+            let ep = endpoint(&fake, api);
+            assert!(matches!(say(&ep, "fail 500").0, Err(Error::Server { status: 500, .. })), "{api:?}");
+            assert!(matches!(say(&ep, "fail quota").0, Err(Error::Quota { .. })), "{api:?}");
+            assert!(matches!(say(&ep, "malformed").0, Err(Error::MalformedStream(_))), "{api:?}");
+            assert!(matches!(say(&ep, "cut").0, Err(Error::MalformedStream(_))), "{api:?}");
+        }
+        fake.require_key(Some("other"));
+        let codex = endpoint(&fake, Api::OpenAiCodexResponses);
+        let err = say(&codex, "hi").0.unwrap_err().to_string();
+        assert!(err.contains("openclaw onboard --auth-choice openai-codex"), "{err}");
+        fake.require_key(None);
+        let no_account = Endpoint { headers: vec![], ..codex.clone() };
+        let err = say(&no_account, "hi").0.unwrap_err().to_string();
+        assert!(err.contains("Missing chatgpt-account-id header"), "{err}");
+        // The backend refuses max_output_tokens; the client never sends it there.
+        let req = Request { system: "", messages: &[Message::user("hi")], tools: &[], max_tokens: 50 };
+        let r = provider::stream(&codex, &req, &limits(10_000), &AtomicBool::new(false), &mut |_| {});
+        assert_eq!(r.unwrap().text, "You said: hi");
+        let raw = r#"{"model":"m","input":"hi","store":false,"instructions":"","max_output_tokens":5}"#;
+        let answer = post("/backend-api/codex/responses", raw, "chatgpt-account-id: a\r\nConnection: close\r\n");
+        let answer = exchange(&fake, answer.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("Unsupported parameter: max_output_tokens"), "{answer}");
+    }
 
     #[test]
     fn echo_over_both_apis_through_the_production_client() {
@@ -1270,6 +1482,7 @@ mod tests {
                     assert_eq!(seen.header("x-api-key"), Some(KEY));
                     assert_eq!(seen.header("anthropic-version"), Some("2023-06-01"));
                 }
+                Api::OpenAiResponses | Api::OpenAiCodexResponses => unreachable!("not in BOTH"),
             }
         }
         assert_eq!(fake.count(), 2);

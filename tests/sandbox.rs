@@ -467,7 +467,7 @@ fn create_that_loses_a_race_uses_the_winner() {
     let (home, config) = fake_home("sbx-race", prefix);
     let cfg = config.sandbox_for("main");
     let workspace = home.state().join("sandboxes").join("agent-main-f331f052");
-    let hash = sandbox::hash::config_hash(&cfg.docker, cfg.workspace_access, &workspace, &config.workspace_for("main"));
+    let hash = sandbox::hash::config_hash(&cfg.docker, cfg.workspace_access, &workspace, &config.workspace_for("main"), None);
     let name = format!("{prefix}agent-main-f331f052");
     let winner = serde_json::json!({
         "Id": "winner0123456789", "Name": format!("/{name}"),

@@ -280,3 +280,33 @@ fn ui_sessions_page_lists_and_resets_a_session() {
         .any(|e| e.file_name().to_string_lossy().starts_with(&format!("{old}.jsonl.reset.")));
     assert!(archived, "no {old}.jsonl.reset.* in {}", dir.display());
 }
+
+#[test]
+fn ui_channels_page_shows_accounts_and_approves_a_pairing_request() {
+    if !browser_ready("ui_channels_page_shows_accounts_and_approves_a_pairing_request") {
+        return;
+    }
+    // A Telegram account whose API is unreachable (a closed local port),
+    // and one sender waiting with a live code, as the hub writes it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let h = home("ui-channels", &format!(", channels: {{ telegram: {{ botToken: '1:x', apiBaseUrl: 'http://127.0.0.1:{closed}' }} }}"));
+    let creds = h.state().join("credentials");
+    std::fs::create_dir_all(&creds).unwrap();
+    let now = openclaw::agent::sessions::iso(openclaw::now_ms());
+    std::fs::write(
+        creds.join("telegram-pairing.json"),
+        format!(r#"{{"version":1,"requests":[{{"id":"4242","code":"QRST2345","createdAt":"{now}","lastSeenAt":"{now}","meta":{{"accountId":"default","name":"Ann <b>x</b>","username":"ann"}}}}]}}"#),
+    )
+    .unwrap();
+    let gw = Gateway::start(&h, &[]);
+    let url = format!("http://127.0.0.1:{}/", gw.port);
+    let r = scenario(node("channels", &["--url", &url, "--token", TOKEN, "--channel", "telegram", "--code", "QRST2345"]));
+    eprintln!("channels: {r}");
+    let row = &r["accounts"][0];
+    assert_eq!((row["channel"].as_str(), row["account"].as_str()), (Some("telegram"), Some("default")), "{r}");
+    assert!(text(&r["request"][2]).contains("Ann <b>x</b>"), "sender shown as text: {r}");
+    let allow: Value = serde_json::from_slice(&std::fs::read(creds.join("telegram-allowFrom.json")).unwrap()).unwrap();
+    assert_eq!(allow["allowFrom"], serde_json::json!(["4242"]));
+    let pending: Value = serde_json::from_slice(&std::fs::read(creds.join("telegram-pairing.json")).unwrap()).unwrap();
+    assert_eq!(pending["requests"], serde_json::json!([]));
+}

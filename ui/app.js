@@ -500,6 +500,44 @@ $('health-refresh').addEventListener('click', loadHealth);
 let healthDebounce = 0;
 on('health', () => { if (current === 'health') { clearTimeout(healthDebounce); healthDebounce = setTimeout(loadHealth, 300); } });
 
+// Channels
+function loadChannels() {
+  if (!conn.ready) return Promise.resolve();
+  return call('channels.status', {}).then((r) => {
+    const labels = r.channelLabels || {};
+    const rows = Object.entries(r.channelAccounts || {}).flatMap(([ch, list]) => (list || []).map((a) => [ch, a]));
+    $('channels-empty').hidden = rows.length > 0;
+    $('channels-table').parentElement.hidden = !rows.length;
+    $('channels-table').tBodies[0].replaceChildren(...rows.map(([ch, a]) => {
+      const state = a.connected ? 'connected' : a.running ? 'connecting' : a.enabled === false ? 'disabled' : 'stopped';
+      const bot = a.bot && (a.bot.username ? '@' + a.bot.username : a.bot.id);
+      return el('tr', { 'data-channel': ch, 'data-account': a.accountId, 'data-state': state },
+        el('td', null, labels[ch] || ch, a.accountId && a.accountId !== 'default' ? ' · ' + a.accountId : ''),
+        el('td', null, el('span', { class: 'badge ' + (a.connected ? 'state-connected' : a.lastError ? 'state-disconnected' : 'state-connecting'), text: state })),
+        el('td', { text: bot || '–' }),
+        el('td', { text: a.dmPolicy || '–' }),
+        el('td', { text: ago(a.lastInboundAt) }),
+        el('td', { class: 'wrap', text: a.lastError || '' }));
+    }));
+    const reqs = Object.entries(r.pairing || {}).flatMap(([ch, list]) => (list || []).filter((q) => q.code).map((q) => [ch, q]));
+    $('chpair-empty').hidden = reqs.length > 0;
+    $('chpair-table').parentElement.hidden = !reqs.length;
+    $('chpair-table').tBodies[0].replaceChildren(...reqs.map(([ch, q]) => {
+      const m = q.meta || {};
+      const who = [m.name, m.username && '@' + String(m.username).replace(/^@/, '')].filter(Boolean).join(' ');
+      return el('tr', { 'data-code': q.code, 'data-channel': ch },
+        el('td', { text: labels[ch] || ch }),
+        el('td', null, el('code', { text: q.code })),
+        el('td', { title: q.id, text: `${who || ''} (${q.id})`.trim() }),
+        el('td', { text: q.createdAt ? dur(Date.now() - Date.parse(q.createdAt)) : '–' }),
+        el('td', { class: 'actions' }, act('Approve', 'primary', () => call('pairing.approve', { channel: ch, code: q.code })
+          .then(() => toast(`Approved ${who || q.id} on ${labels[ch] || ch}`)).catch(fail('approve')).finally(loadChannels), { 'data-action': 'approve' })));
+    }));
+  }).catch(fail('channels'));
+}
+pages.channels = { enter: loadChannels };
+$('channels-refresh').addEventListener('click', loadChannels);
+
 // Devices
 function act(label, cls, fn, data) {
   return el('button', { type: 'button', class: 'small ' + (cls || ''), text: label, onclick: (ev) => {

@@ -3,14 +3,21 @@
 //!
 //! A provider is either configured (`models.providers.<id>`) or one of the
 //! built-ins below (used when the config does not name it, unless
-//! `models.mode` is `replace`). The key comes from the provider's
-//! `<ID>_API_KEY` environment variable, else `models.providers.<id>.apiKey`
-//! (upstream's order after auth profiles, which we do not read yet).
+//! `models.mode` is `replace`). The key comes from the agent's auth profiles
+//! (`crate::auth`), else the provider's `<ID>_API_KEY` environment variable,
+//! else `models.providers.<id>.apiKey` (upstream's order). `openai-codex`
+//! models go to the ChatGPT Codex backend with the OpenAI Codex sign-in
+//! (`openclaw onboard --auth-choice openai-codex`), refreshed when it is
+//! about to expire.
 
 use crate::agent::provider::{Api, Endpoint};
+use crate::auth;
 use crate::config::Config;
 use crate::config::model::{ModelChoice, ProviderApi};
 use crate::paths::Env;
+
+/// The ChatGPT backend the Codex models are served from (`OPENCLAW_CODEX_BASE_URL` moves it).
+const CODEX_BASE_URL: &str = "https://chatgpt.com/backend-api";
 
 /// Built-in providers: id, API, base URL, whether a key is needed.
 const BUILTIN: &[(&str, Api, &str, bool)] = &[
@@ -18,11 +25,19 @@ const BUILTIN: &[(&str, Api, &str, bool)] = &[
     ("anthropic", Api::AnthropicMessages, "https://api.anthropic.com", true),
     ("openrouter", Api::OpenAiCompletions, "https://openrouter.ai/api/v1", true),
     ("ollama", Api::OpenAiCompletions, "http://127.0.0.1:11434/v1", false),
+    (auth::codex::PROVIDER, Api::OpenAiCodexResponses, CODEX_BASE_URL, true),
 ];
 
+/// The default model of each provider onboarding can set up.
+pub const DEFAULT_ANTHROPIC_MODEL: &str = "anthropic/claude-sonnet-4-5";
+pub const DEFAULT_OPENAI_MODEL: &str = "openai/gpt-4.1-mini";
+pub const DEFAULT_CODEX_MODEL: &str = "openai-codex/gpt-5.2";
+
 /// Used when no model is configured but a key for the provider is in the environment.
-const ENV_DEFAULTS: &[(&str, &str)] =
-    &[("ANTHROPIC_API_KEY", "anthropic/claude-sonnet-4-5"), ("OPENAI_API_KEY", "openai/gpt-4.1-mini")];
+const ENV_DEFAULTS: &[(&str, &str)] = &[("ANTHROPIC_API_KEY", DEFAULT_ANTHROPIC_MODEL), ("OPENAI_API_KEY", DEFAULT_OPENAI_MODEL)];
+/// Used when no model is configured but the agent has an auth profile for the provider.
+const PROFILE_DEFAULTS: &[(&str, &str)] =
+    &[("anthropic", DEFAULT_ANTHROPIC_MODEL), ("openai", DEFAULT_OPENAI_MODEL), (auth::codex::PROVIDER, DEFAULT_CODEX_MODEL)];
 
 /// What a turn should call, in order: the primary, then the fallbacks.
 #[derive(Debug, Clone)]
@@ -44,7 +59,8 @@ pub fn not_configured_message() -> String {
 
 /// The model refs of `agent_id`: its own `model`, else `agents.defaults.model`,
 /// else the first configured provider's first model, else a built-in default
-/// whose key is in the environment. Empty when none applies.
+/// the agent has an auth profile for, else one whose key is in the
+/// environment. Empty when none applies.
 pub fn refs_for(config: &Config, env: &Env, agent_id: &str) -> Vec<String> {
     let choice: Option<&ModelChoice> =
         config.agent(agent_id).and_then(|a| a.model.as_ref()).or(config.agents.defaults.model.as_ref());
@@ -63,6 +79,10 @@ pub fn refs_for(config: &Config, env: &Env, agent_id: &str) -> Vec<String> {
     if let Some((id, p)) = config.models.providers.iter().find(|(_, p)| !p.models.is_empty()) {
         return vec![format!("{id}/{}", p.models[0].id)];
     }
+    let with_profiles = auth::providers(config, agent_id);
+    if let Some((_, r)) = PROFILE_DEFAULTS.iter().find(|(p, _)| with_profiles.iter().any(|w| w == p)) {
+        return vec![r.to_string()];
+    }
     ENV_DEFAULTS
         .iter()
         .find(|(var, _)| env.get(*var).is_some_and(|v| !v.trim().is_empty()))
@@ -74,7 +94,7 @@ pub fn refs_for(config: &Config, env: &Env, agent_id: &str) -> Vec<String> {
 pub fn plan(config: &Config, env: &Env, agent_id: &str) -> Plan {
     let mut plan = Plan { endpoints: Vec::new(), problems: Vec::new() };
     for r in refs_for(config, env, agent_id) {
-        match endpoint(config, env, &r) {
+        match endpoint(config, env, agent_id, &r) {
             Ok(ep) => plan.endpoints.push(ep),
             Err(e) => plan.problems.push(e),
         }
@@ -82,8 +102,8 @@ pub fn plan(config: &Config, env: &Env, agent_id: &str) -> Plan {
     plan
 }
 
-/// One model ref as an endpoint.
-pub fn endpoint(config: &Config, env: &Env, model_ref: &str) -> Result<Endpoint, String> {
+/// One model ref as an endpoint, with `agent_id`'s credentials.
+pub fn endpoint(config: &Config, env: &Env, agent_id: &str, model_ref: &str) -> Result<Endpoint, String> {
     let (provider, model) = split_ref(model_ref);
     if model.is_empty() {
         return Err(format!("model \"{model_ref}\" has no model id; write it as \"<provider>/<model>\""));
@@ -97,10 +117,14 @@ pub fn endpoint(config: &Config, env: &Env, model_ref: &str) -> Result<Endpoint,
             let api = match model_api.or(p.api) {
                 Some(ProviderApi::OpenAiCompletions) => Api::OpenAiCompletions,
                 Some(ProviderApi::AnthropicMessages) => Api::AnthropicMessages,
+                Some(ProviderApi::OpenAiResponses) if b.is_some_and(|b| b.1 == Api::OpenAiCodexResponses) => {
+                    Api::OpenAiCodexResponses
+                }
+                Some(ProviderApi::OpenAiResponses) => Api::OpenAiResponses,
                 Some(other) => {
                     return Err(format!(
                         "models.providers.{provider}.api is {other:?}, which this gateway does not speak; \
-                         use \"openai-completions\" or \"anthropic-messages\""
+                         use \"openai-completions\", \"openai-responses\" or \"anthropic-messages\""
                     ));
                 }
                 None => b.map(|b| b.1).unwrap_or(if provider == "anthropic" {
@@ -126,12 +150,26 @@ pub fn endpoint(config: &Config, env: &Env, model_ref: &str) -> Result<Endpoint,
         return Err(format!("models.providers.{provider}.baseUrl is empty; set it to the provider's API URL"));
     }
     let mut ep = Endpoint { provider: provider.clone(), api, base_url, api_key: None, model, headers };
+    if api == Api::OpenAiCodexResponses {
+        return codex_endpoint(config, env, agent_id, ep, configured.is_some_and(|p| !p.base_url.trim().is_empty()));
+    }
+    // Upstream's order: the agent's auth profiles, the environment, the config.
+    let profile = auth::resolve(config, env, agent_id, &provider);
     let from_env = env.get(&ep.key_env_var()).filter(|k| !k.trim().is_empty()).cloned();
     let from_config = match configured.and_then(|p| p.api_key.as_ref()) {
         Some(s) => Some(s.value(env).map_err(|e| format!("models.providers.{provider}.apiKey: {e}"))?),
         None => None,
     };
-    ep.api_key = from_env.or(from_config).filter(|k| !k.trim().is_empty());
+    ep.api_key = match profile {
+        Ok(Some(r)) => Some(r.secret),
+        Ok(None) => from_env.or(from_config),
+        Err(e) if from_env.is_none() && from_config.is_none() => return Err(e),
+        Err(e) => {
+            log::warn!("{e}; using the key from the environment or the config instead");
+            from_env.or(from_config)
+        }
+    }
+    .filter(|k| !k.trim().is_empty());
     if ep.api_key.is_none() && needs_key {
         return Err(format!(
             "no API key for provider \"{provider}\": set {} or models.providers.{provider}.apiKey \
@@ -139,6 +177,32 @@ pub fn endpoint(config: &Config, env: &Env, model_ref: &str) -> Result<Endpoint,
             ep.key_env_var()
         ));
     }
+    Ok(ep)
+}
+
+/// An `openai-codex` model: the ChatGPT Codex backend with the agent's
+/// OpenAI Codex sign-in (refreshed when about to expire) and its account id.
+fn codex_endpoint(config: &Config, env: &Env, agent_id: &str, mut ep: Endpoint, configured_base: bool) -> Result<Endpoint, String> {
+    if !configured_base && let Some(u) = env.get("OPENCLAW_CODEX_BASE_URL").filter(|u| !u.trim().is_empty()) {
+        ep.base_url = u.trim().to_string();
+    }
+    let signed_in = auth::resolve(config, env, agent_id, &ep.provider)?.ok_or_else(|| {
+        format!(
+            "model \"{}/{}\" needs an OpenAI Codex (ChatGPT) sign-in for agent \"{agent_id}\": run `openclaw onboard --auth-choice openai-codex`",
+            ep.provider, ep.model
+        )
+    })?;
+    let account = signed_in
+        .account_id
+        .or_else(|| auth::codex::account_id(&signed_in.secret))
+        .ok_or_else(|| format!("auth profile \"{}\" has no ChatGPT account id; sign in again with `openclaw onboard --auth-choice openai-codex`", signed_in.profile_id))?;
+    let ours = [("chatgpt-account-id", account), ("OpenAI-Beta", "responses=experimental".to_string()), ("originator", "openclaw".to_string())];
+    for (k, v) in ours.into_iter().rev() {
+        if !ep.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(k)) {
+            ep.headers.insert(0, (k.to_string(), v));
+        }
+    }
+    ep.api_key = Some(signed_in.secret);
     Ok(ep)
 }
 
@@ -218,11 +282,55 @@ mod tests {
         assert_eq!(refs_for(&c, &env(&[]), "ops"), vec!["anthropic/claude-x"]);
     }
 
+    /// A config whose state folder is a fresh temporary one (auth profiles live there).
+    fn with_state(tag: &str, json: serde_json::Value) -> (Config, std::path::PathBuf) {
+        let d = std::env::temp_dir().join(format!("openclaw-models-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let paths = crate::paths::Paths { home: d.clone(), state_dir: d.clone(), config_path: d.join("openclaw.json") };
+        let mut cx = crate::config::reader::Cx::default();
+        let c = crate::config::model::read(&mut cx, &json, &paths);
+        assert!(cx.issues.is_empty(), "{:?}", cx.issues);
+        (c, d)
+    }
+
+    #[test]
+    fn auth_profiles_come_before_the_environment() {
+        let (c, d) = with_state("order", serde_json::json!({"agents": {"defaults": {"model": "openai/gpt-x"}}}));
+        let e = env(&[("OPENAI_API_KEY", "sk-env")]);
+        assert_eq!(plan(&c, &e, "main").endpoints[0].api_key.as_deref(), Some("sk-env"));
+        let store = auth::file_for(&c, "main");
+        auth::put(&store, "openai:default", serde_json::json!({"type": "api_key", "provider": "openai", "key": "sk-profile"})).unwrap();
+        assert_eq!(plan(&c, &e, "main").endpoints[0].api_key.as_deref(), Some("sk-profile"));
+        // A profile that cannot be used gives way to the environment, and is the error without it.
+        auth::put(&store, "openai:default", serde_json::json!({"type": "api_key", "provider": "openai", "keyRef": {"source": "env", "id": "NOPE"}})).unwrap();
+        assert_eq!(plan(&c, &e, "main").endpoints[0].api_key.as_deref(), Some("sk-env"));
+        assert!(plan(&c, &env(&[]), "main").problems[0].contains("NOPE"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn codex_models_use_the_sign_in_and_the_backend() {
+        let (c, d) = with_state("codex", serde_json::json!({}));
+        assert!(refs_for(&c, &env(&[]), "main").is_empty());
+        let err = endpoint(&c, &env(&[]), "main", "openai-codex/gpt-5.2").unwrap_err();
+        assert!(err.contains("openclaw onboard --auth-choice openai-codex"), "{err}");
+        let claims = serde_json::json!({"https://api.openai.com/auth": {"chatgpt_account_id": "acct-9"}});
+        let access = format!("h.{}.s", crate::crypto::base64url_encode(claims.to_string().as_bytes()));
+        let t = auth::codex::Tokens { access: access.clone(), refresh: "r".into(), expires: crate::now_ms() + 3_600_000, account_id: "acct-9".into() };
+        auth::put(&auth::file_for(&c, "main"), auth::codex::PROFILE_ID, auth::codex_profile(&t)).unwrap();
+        assert_eq!(refs_for(&c, &env(&[]), "main"), vec![DEFAULT_CODEX_MODEL]);
+        let ep = endpoint(&c, &env(&[("OPENCLAW_CODEX_BASE_URL", "http://127.0.0.1:9/backend-api")]), "main", DEFAULT_CODEX_MODEL).unwrap();
+        assert_eq!((ep.api, ep.base_url.as_str(), ep.model.as_str()), (Api::OpenAiCodexResponses, "http://127.0.0.1:9/backend-api", "gpt-5.2"));
+        assert_eq!(ep.api_key.as_deref(), Some(access.as_str()));
+        assert!(ep.headers.contains(&("chatgpt-account-id".to_string(), "acct-9".to_string())), "{:?}", ep.headers);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn ollama_needs_no_key_and_bare_ids_are_anthropic() {
         let c = config_from("{}");
-        assert!(endpoint(&c, &env(&[]), "ollama/llama3").is_ok());
+        assert!(endpoint(&c, &env(&[]), "main", "ollama/llama3").is_ok());
         assert_eq!(split_ref("claude-x"), ("anthropic".into(), "claude-x".into()));
-        assert!(endpoint(&c, &env(&[]), "openai/").unwrap_err().contains("no model id"));
+        assert!(endpoint(&c, &env(&[]), "main", "openai/").unwrap_err().contains("no model id"));
     }
 }

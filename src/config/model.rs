@@ -26,6 +26,8 @@ pub struct Config {
     pub models: Models,
     pub channels: Channels,
     pub session: Session,
+    /// `auth.profiles` (which profiles exist, by id) and `auth.order` (which to try first).
+    pub auth: AuthSection,
     /// Variables from the `env` block (already added to the effective environment).
     pub env_vars: BTreeMap<String, String>,
     home: PathBuf,
@@ -311,10 +313,27 @@ pub struct Session {
     pub reset_idle_minutes: Option<u64>,
 }
 
+/// The `auth` section: profile metadata and per-provider order. The credentials
+/// themselves live in `<agentDir>/auth-profiles.json` (`crate::auth`).
+#[derive(Debug, Clone, Default)]
+pub struct AuthSection {
+    /// Profile id (`openai-codex:default`) → its provider and mode.
+    pub profiles: BTreeMap<String, AuthProfileMeta>,
+    /// Provider → profile ids to try, in order.
+    pub order: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthProfileMeta {
+    pub provider: String,
+    /// `api_key`, `oauth` or `token`.
+    pub mode: String,
+}
+
 /// Sections upstream knows that this build accepts and ignores.
 const IGNORED_SECTIONS: &[&str] = &[
     "skills", "hooks", "cron", "plugins", "browser", "ui", "talk", "messages", "commands", "web", "discovery",
-    "logging", "update", "meta", "wizard", "auth", "bindings", "broadcast", "audio", "media", "canvasHost",
+    "logging", "update", "meta", "bindings", "broadcast", "audio", "media", "canvasHost",
     "diagnostics", "memory", "approvals", "nodeHost", "secrets", "acp", "mcp",
 ];
 
@@ -333,18 +352,30 @@ pub fn read(cx: &mut Cx, root: &Value, paths: &Paths) -> Config {
     let channels = read_channels(o.child(cx, "channels"), cx);
     let session = read_session(o.child(cx, "session"), cx, &home);
     let env_vars = read_env_block(o.child(cx, "env"), cx);
+    let auth = read_auth(o.child(cx, "auth"), cx);
+    read_wizard(o.child(cx, "wizard"), cx);
     for section in IGNORED_SECTIONS {
         if o.field(section).is_some() {
             cx.warn(section, "section not supported by this build; ignored");
         }
     }
     o.finish(cx);
-    Config { gateway, agents, tools, models, channels, session, env_vars, home, state_dir: paths.state_dir.clone() }
+    Config { gateway, agents, tools, models, channels, session, auth, env_vars, home, state_dir: paths.state_dir.clone() }
 }
 
 impl Config {
     /// The default agent's id: the first `default: true` entry, else the first
     /// entry, else `main`.
+    /// The state folder the config was loaded for.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The home folder `~` expands to.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
     pub fn default_agent_id(&self) -> String {
         self.agents
             .list
@@ -378,6 +409,15 @@ impl Config {
             return self.state_dir.join("workspace");
         }
         self.state_dir.join(format!("workspace-{agent_id}"))
+    }
+
+    /// The agent's own folder (auth profiles, per-agent models):
+    /// `agents.list[].agentDir`, else `<state>/agents/<id>/agent`.
+    pub fn agent_dir(&self, agent_id: &str) -> PathBuf {
+        match self.agent(agent_id).and_then(|a| a.agent_dir.clone()) {
+            Some(dir) => dir,
+            None => self.state_dir.join("agents").join(agent_id).join("agent"),
+        }
     }
 
     /// Every agent id the config knows, default first, `main` if none.
@@ -902,6 +942,37 @@ fn read_session(mut o: Obj<'_>, cx: &mut Cx, home: &Path) -> Session {
     );
     o.finish(cx);
     Session { global_scope, dm_scope, main_key, store, reset_at_hour, reset_idle_minutes }
+}
+
+const AUTH_MODES: &[(&str, &str)] = &[("api_key", "api_key"), ("oauth", "oauth"), ("token", "token")];
+
+fn read_auth(mut o: Obj<'_>, cx: &mut Cx) -> AuthSection {
+    let profiles = o
+        .map_of(cx, "profiles", |cx, path, _id, v| {
+            let mut p = Obj::new(cx, Some(v), path);
+            let provider = p.nonempty(cx, "provider");
+            if provider.is_none() && v.get("provider").is_none() {
+                cx.err(&join(path, "provider"), "required");
+            }
+            let mode = p.choice(cx, "mode", AUTH_MODES).unwrap_or("api_key").to_string();
+            p.string(cx, "email");
+            p.finish(cx);
+            Some(AuthProfileMeta { provider: provider?, mode })
+        })
+        .unwrap_or_default();
+    let order = o.map_of(cx, "order", |cx, path, _p, v| super::reader::strings_value(cx, path, v)).unwrap_or_default();
+    o.ignored(cx, &["cooldowns"]);
+    o.finish(cx);
+    AuthSection { profiles, order }
+}
+
+/// `wizard.*`: what `openclaw onboard` last wrote (read for validation only).
+fn read_wizard(mut o: Obj<'_>, cx: &mut Cx) {
+    for key in ["lastRunAt", "lastRunVersion", "lastRunCommit", "lastRunCommand"] {
+        o.string(cx, key);
+    }
+    o.choice(cx, "lastRunMode", &[("local", ()), ("remote", ())]);
+    o.finish(cx);
 }
 
 fn read_env_block(mut o: Obj<'_>, cx: &mut Cx) -> BTreeMap<String, String> {

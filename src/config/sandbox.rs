@@ -504,7 +504,20 @@ pub fn check_bind(spec: &str, home: &Path) -> Result<BindMount, String> {
     Ok(BindMount { source: lexical, target: target_norm.to_string_lossy().into_owned(), read_only })
 }
 
+/// The checks of [`check_bind`] that need no home folder, for a bind source
+/// translated to the Docker host's path (Docker-out-of-Docker): not `/`, not
+/// a system folder, not the Docker socket. `shown` is the source as the
+/// config wrote it.
+pub fn check_host_source(host_path: &Path, shown: &str) -> Result<(), String> {
+    check_source_in(&normalize(host_path), shown, &[]).map_err(|e| format!("{e} (its host path is {})", host_path.display()))
+}
+
 fn check_source(p: &Path, shown: &str, home: &Path) -> Result<(), String> {
+    let credentials: Vec<PathBuf> = CREDENTIAL_DIRS.iter().map(|d| home.join(d)).collect();
+    check_source_in(p, shown, &credentials)
+}
+
+fn check_source_in(p: &Path, shown: &str, credentials: &[PathBuf]) -> Result<(), String> {
     let refuse = |what: &str| {
         Err(format!(
             "bind source \"{shown}\" exposes {what} to the sandbox and is refused; mount a dedicated project folder instead"
@@ -514,7 +527,7 @@ fn check_source(p: &Path, shown: &str, home: &Path) -> Result<(), String> {
         return refuse("the whole host filesystem");
     }
     let mut forbidden: Vec<PathBuf> = FORBIDDEN_SOURCES.iter().map(PathBuf::from).collect();
-    forbidden.extend(CREDENTIAL_DIRS.iter().map(|d| home.join(d)));
+    forbidden.extend(credentials.iter().cloned());
     for f in &forbidden {
         if p.starts_with(f) || f.starts_with(p) {
             return refuse(&format!("{} (a system or credential folder)", f.display()));
@@ -528,7 +541,7 @@ fn check_source(p: &Path, shown: &str, home: &Path) -> Result<(), String> {
 }
 
 /// Removes `.` and resolves `..` without touching the disk.
-fn normalize(p: &Path) -> PathBuf {
+pub fn normalize(p: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::from("/");
     for c in p.components() {
@@ -545,7 +558,7 @@ fn normalize(p: &Path) -> PathBuf {
 
 /// Follows symlinks in the longest existing prefix of `p` and appends the rest,
 /// so a symlinked parent with a missing leaf is still seen for what it is.
-fn resolve_existing(p: &Path) -> PathBuf {
+pub fn resolve_existing(p: &Path) -> PathBuf {
     let mut existing = p.to_path_buf();
     let mut rest = Vec::new();
     loop {

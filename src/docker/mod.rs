@@ -27,6 +27,7 @@
 //! that sends no `ApiVersion` is spoken to without a prefix.
 
 mod http;
+pub mod own;
 mod stream;
 pub mod tar;
 mod transport;
@@ -43,6 +44,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use self::http::{Body, ConnectionMode, HttpError};
+use self::own::OwnHint;
 use self::stream::{Demux, StreamError};
 use self::transport::{Conn, ConnectError};
 
@@ -368,6 +370,9 @@ pub enum Error {
 struct Inner {
     socket: PathBuf,
     negotiated: OnceLock<Negotiated>,
+    own_hint: OwnHint,
+    /// `own_container`'s answer, once found.
+    own: OnceLock<Option<Arc<ContainerInfo>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -428,10 +433,14 @@ impl Docker {
     /// A handle on the engine at the Unix socket `socket`, with default
     /// [`Timeouts`]. Nothing is connected until the first call.
     pub fn new(socket: impl Into<PathBuf>) -> Docker {
-        Docker {
-            inner: Arc::new(Inner { socket: socket.into(), negotiated: OnceLock::new() }),
-            timeouts: Timeouts::default(),
-        }
+        Docker::with_hint(socket.into(), OwnHint::Detect)
+    }
+
+    /// A handle like [`Docker::new`] that finds this process's container
+    /// as `hint` says (see [`Docker::own_container`]).
+    pub fn with_hint(socket: PathBuf, own_hint: OwnHint) -> Docker {
+        let inner = Inner { socket, negotiated: OnceLock::new(), own_hint, own: OnceLock::new() };
+        Docker { inner: Arc::new(inner), timeouts: Timeouts::default() }
     }
 
     /// A handle for a `DOCKER_HOST` value (`None` or empty: the default
@@ -441,9 +450,11 @@ impl Docker {
     }
 
     /// [`Docker::from_docker_host`] with `DOCKER_HOST` from `env` (the
-    /// process environment as a map, so tests can pass their own).
+    /// process environment as a map, so tests can pass their own), and the
+    /// [`own::OVERRIDE_VAR`] hint for [`Docker::own_container`].
     pub fn from_env(env: &BTreeMap<String, String>) -> Result<Docker, Error> {
-        Docker::from_docker_host(env.get("DOCKER_HOST").map(String::as_str))
+        let socket = transport::socket_from_docker_host(env.get("DOCKER_HOST").map(String::as_str))?;
+        Ok(Docker::with_hint(socket, OwnHint::from_value(env.get(own::OVERRIDE_VAR).map(String::as_str))))
     }
 
     /// The same engine (and version cache) with other deadlines.
@@ -541,6 +552,60 @@ impl Docker {
         let path = format!("/containers/{}/json", encode_id(container));
         let body = self.call("GET", &path, Body::Empty, NotFound::Container(container))?;
         Ok(parse_json::<wire::ContainerBody>(&body, &path)?.into_domain())
+    }
+
+    /// The container this process runs in, as this engine sees it (for
+    /// Docker-out-of-Docker: its mounts say where our paths live on the
+    /// host), or `None` when the process runs on the host or in a container
+    /// this engine does not run. Found as [`own`] describes, once per handle
+    /// (and its clones): a container's mounts never change while it runs.
+    /// A failed search is not remembered.
+    pub fn own_container(&self) -> Result<Option<Arc<ContainerInfo>>, Error> {
+        if let Some(found) = self.inner.own.get() {
+            return Ok(found.clone());
+        }
+        let found = match &self.inner.own_hint {
+            OwnHint::Host => None,
+            OwnHint::Named(name) => Some(self.container_inspect(name)?),
+            OwnHint::Detect => {
+                let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+                let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+                self.find_own(&own::candidates(&mountinfo, &hostname))?
+            }
+        };
+        match &found {
+            Some(c) => log::info!(
+                "docker: this process runs in container {} ({}) with {} mount(s); bind sources are given to the engine as host paths",
+                short_id(&c.id),
+                c.name,
+                c.mounts.len()
+            ),
+            None => log::debug!("docker: this process does not run in a container of this engine"),
+        }
+        Ok(self.inner.own.get_or_init(|| found.map(Arc::new)).clone())
+    }
+
+    /// The first candidate id the engine knows as a container whose id
+    /// starts with it.
+    fn find_own(&self, candidates: &[String]) -> Result<Option<ContainerInfo>, Error> {
+        for id in candidates {
+            match self.container_inspect(id) {
+                Ok(info) if info.id.starts_with(id.as_str()) => return Ok(Some(info)),
+                Ok(info) => log::debug!("docker: {id} names another container ({}); not this process's", short_id(&info.id)),
+                Err(e) if e.is_unreachable() || matches!(e, Error::Timeout { .. }) => return Err(e),
+                Err(e) => log::debug!("docker: container {id} is not on this engine: {e}"),
+            }
+        }
+        if let Some(id) = candidates.first() {
+            log::info!(
+                "docker: this process seems to run in container {}, which the engine at {} does not run; bind sources \
+                 are given as they are (set {}=<id or name> if that is wrong)",
+                short_id(id),
+                self.inner.socket.display(),
+                own::OVERRIDE_VAR
+            );
+        }
+        Ok(None)
     }
 
     /// `GET /containers/json`: running containers, or all with `all`,
@@ -987,6 +1052,11 @@ fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
 }
 
 /// A container name or id, or an exec id, as one path segment.
+/// The first 12 characters of a container id, as `docker ps` shows it.
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
 fn encode_id(id: &str) -> String {
     http::encode_path(id, b"")
 }

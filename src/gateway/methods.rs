@@ -34,6 +34,8 @@ pub const METHODS: &[&str] = &[
     "chat.history",
     "chat.abort",
     "channels.status",
+    "pairing.list",
+    "pairing.approve",
 ];
 
 pub const EVENTS: &[&str] = &["connect.challenge", "tick", "health", "presence", "shutdown", "device.pair.requested", "device.pair.resolved", "chat", "agent"];
@@ -176,7 +178,27 @@ pub fn call(gw: &Arc<Gateway>, peer: &Peer, method: &str, params: &Value) -> Res
         }
         "channels.status" => {
             require(peer, "operator.read")?;
-            Ok(json!({"channels": {}, "channelOrder": [], "channelLabels": {}, "ts": now_ms()}))
+            let probe = params.get("probe").and_then(Value::as_bool).unwrap_or(false);
+            let timeout = params.get("timeoutMs").and_then(Value::as_u64).unwrap_or(10_000).clamp(100, 60_000);
+            Ok(gw.channels.status(probe.then(|| std::time::Duration::from_millis(timeout))))
+        }
+        "pairing.list" => {
+            require(peer, "operator.pairing")?;
+            let store = gw.channels.hub().pairing();
+            let mut out = serde_json::Map::new();
+            for kind in crate::channels::Kind::ALL {
+                let list = store.list(kind.id(), now_ms()).map_err(|e| RpcError::new("UNAVAILABLE", e))?;
+                out.insert(kind.id().into(), list.iter().map(crate::channels::pairing::Request::to_json).collect());
+            }
+            Ok(json!({"requests": out}))
+        }
+        "pairing.approve" => {
+            require(peer, "operator.pairing")?;
+            let channel = opt_str(params, "channel")?.ok_or_else(|| RpcError::invalid("channel is required"))?;
+            let code = opt_str(params, "code")?.ok_or_else(|| RpcError::invalid("code is required"))?;
+            let kind = crate::channels::Kind::parse(channel).ok_or_else(|| RpcError::invalid(format!("unknown channel: {channel}")))?;
+            let req = gw.channels.hub().pairing().approve(kind.id(), code, now_ms()).map_err(|e| RpcError::new("NOT_FOUND", e))?;
+            Ok(json!({"ok": true, "channel": kind.id(), "request": req.to_json()}))
         }
         _ => Err(RpcError::invalid(format!("unknown method: {method}"))),
     }

@@ -17,6 +17,7 @@ pub mod startup;
 pub mod logbuf;
 pub mod ui;
 pub mod client;
+pub mod callback;
 mod server;
 mod session;
 mod methods;
@@ -177,6 +178,8 @@ pub struct Gateway {
     pub docker: Option<Docker>,
     /// The agent runtime: turns, their events, background commands.
     pub agent: Arc<crate::agent::runtime::Runtime>,
+    /// The chat channels (Telegram, Discord bots) feeding the agent.
+    pub channels: crate::channels::Manager,
     pub idempotency: chat::Idempotency,
 }
 
@@ -240,7 +243,7 @@ pub fn run(opts: Opts, paths: Paths, env: Env, cwd: Option<PathBuf>) -> Result<(
     let tuning = Tuning::from_env(&env);
     let limiter = ratelimit::AuthLimiter::new(rate_policy(&loaded.config));
     let config_for_agent = Arc::new(loaded.config);
-    let (paths_for_agent, env_for_agent) = (paths.clone(), loaded.env.clone());
+    let agent = Arc::new(crate::agent::runtime::Runtime::new(paths.clone(), Arc::clone(&config_for_agent), loaded.env.clone(), docker.clone()));
     let live = Live {
         config: Arc::clone(&config_for_agent),
         env: loaded.env,
@@ -268,7 +271,8 @@ pub fn run(opts: Opts, paths: Paths, env: Env, cwd: Option<PathBuf>) -> Result<(
         next_id: AtomicU64::new(1),
         seq: AtomicU64::new(1),
         shutting_down: AtomicBool::new(false),
-        agent: Arc::new(crate::agent::runtime::Runtime::new(paths_for_agent, config_for_agent, env_for_agent, docker.clone())),
+        channels: crate::channels::Manager::new(Arc::new(crate::channels::Hub::new(Arc::clone(&agent), Arc::clone(&config_for_agent)))),
+        agent,
         idempotency: chat::Idempotency::default(),
         docker,
     });
@@ -278,6 +282,7 @@ pub fn run(opts: Opts, paths: Paths, env: Env, cwd: Option<PathBuf>) -> Result<(
         thread::Builder::new().name("gateway-accept".into()).spawn(move || server::accept_loop(gw, listener))
     }
     .map_err(|e| fail(format!("cannot start the accept thread: {e}")))?;
+    gw.channels.apply(&gw.config(), &gw.live().env);
     spawn_named("config-watch", {
         let gw = Arc::clone(&gw);
         move || watch_config(gw)
@@ -461,6 +466,7 @@ impl Gateway {
         let changed_secret = auth != old.auth;
         let config = Arc::new(loaded.config);
         self.agent.set_config(Arc::clone(&config), loaded.env.clone());
+        self.channels.apply(&config, &loaded.env);
         *self.live.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Live {
             config,
             env: loaded.env,
@@ -549,6 +555,7 @@ fn tick_loop(gw: Arc<Gateway>) {
 fn shutdown(gw: &Arc<Gateway>) {
     gw.shutting_down.store(true, Ordering::SeqCst);
     gw.agent.shutdown();
+    gw.channels.shutdown();
     gw.broadcast("shutdown", json!({"reason": "gateway stopping"}), |_| true);
     for p in gw.peers() {
         p.close(1001, "gateway stopping");

@@ -26,8 +26,17 @@ use crate::crypto;
 /// size caps, the seccomp profile's contents instead of its path).
 pub const CREATE_EPOCH: &str = "2026-11-24-hardened-create-1";
 
-/// The config hash of a sandbox container.
-pub fn config_hash(docker: &DockerConfig, access: WorkspaceAccess, workspace_dir: &Path, agent_workspace_dir: &Path) -> String {
+/// The config hash of a sandbox container. `host_binds` are the create's
+/// binds in host terms when this process runs in a container
+/// (`hostpath::host_binds`); `None` on the host leaves them out, so the hash
+/// of a gateway on the host is the same as before they existed.
+pub fn config_hash(
+    docker: &DockerConfig,
+    access: WorkspaceAccess,
+    workspace_dir: &Path,
+    agent_workspace_dir: &Path,
+    host_binds: Option<&[String]>,
+) -> String {
     let docker = serde_json::to_value(docker).expect("DockerConfig serializes to JSON");
     let input = serde_json::json!({
         "createEpoch": CREATE_EPOCH,
@@ -35,6 +44,7 @@ pub fn config_hash(docker: &DockerConfig, access: WorkspaceAccess, workspace_dir
         "workspaceAccess": access.as_str(),
         "workspaceDir": workspace_dir.to_string_lossy(),
         "agentWorkspaceDir": agent_workspace_dir.to_string_lossy(),
+        "hostBinds": host_binds,
     });
     hash_value(&input)
 }
@@ -93,7 +103,7 @@ mod tests {
     }
 
     fn hash(d: &DockerConfig) -> String {
-        config_hash(d, WorkspaceAccess::None, Path::new("/s/sandboxes/x"), Path::new("/s/workspace"))
+        config_hash(d, WorkspaceAccess::None, Path::new("/s/sandboxes/x"), Path::new("/s/workspace"), None)
     }
 
     #[test]
@@ -146,10 +156,31 @@ mod tests {
             change(&mut changed);
             assert_ne!(hash(&changed), h0, "changing {knob} must change the hash");
         }
-        let ws = |access, dir: &str, agent: &str| config_hash(&d, access, Path::new(dir), Path::new(agent));
+        let ws = |access, dir: &str, agent: &str| config_hash(&d, access, Path::new(dir), Path::new(agent), None);
         assert_eq!(ws(WorkspaceAccess::None, "/s/sandboxes/x", "/s/workspace"), h0);
         assert_ne!(ws(WorkspaceAccess::Ro, "/s/sandboxes/x", "/s/workspace"), h0);
         assert_ne!(ws(WorkspaceAccess::None, "/s/sandboxes/y", "/s/workspace"), h0);
         assert_ne!(ws(WorkspaceAccess::None, "/s/sandboxes/x", "/s/workspace-2"), h0);
+    }
+
+    #[test]
+    fn host_binds_enter_only_in_a_container() {
+        let d = base();
+        let without = json!({
+            "createEpoch": CREATE_EPOCH,
+            "docker": serde_json::to_value(&d).unwrap(),
+            "workspaceAccess": "none",
+            "workspaceDir": "/s/sandboxes/x",
+            "agentWorkspaceDir": "/s/workspace",
+        });
+        assert_eq!(hash(&d), hash_value(&without), "on the host the input is as before host binds existed");
+        let in_container = |binds: &[&str]| {
+            let binds: Vec<String> = binds.iter().map(|b| b.to_string()).collect();
+            config_hash(&d, WorkspaceAccess::None, Path::new("/s/sandboxes/x"), Path::new("/s/workspace"), Some(&binds))
+        };
+        let a = in_container(&["/srv/a/sandboxes/x:/workspace:rw"]);
+        assert_ne!(a, hash(&d));
+        assert_eq!(a, in_container(&["/srv/a/sandboxes/x:/workspace:rw"]));
+        assert_ne!(a, in_container(&["/srv/b/sandboxes/x:/workspace:rw"]), "moved host folders recreate the sandbox");
     }
 }

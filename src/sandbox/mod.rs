@@ -7,6 +7,8 @@
 //! - [`keys`] — which sessions are sandboxed, scope keys, names, folders.
 //! - [`hash`] — the config hash that decides whether a container is current.
 //! - [`spec`] — the resolved config as a create request.
+//! - [`hostpath`] — bind sources as host paths when this process runs in a
+//!   container (Docker-out-of-Docker).
 //! - [`registry`] — `<state>/sandbox/containers.json`.
 //!
 //! [`Manager::ensure`] is reference §3.4: check the image (never pulled,
@@ -35,6 +37,7 @@
 //! sandboxes are never removed by a `Drop`: prune and recreate own that.
 
 pub mod hash;
+pub mod hostpath;
 pub mod keys;
 pub mod lease;
 pub mod policy;
@@ -188,6 +191,9 @@ pub enum Error {
     NotRunning { name: String, exit_code: i64, oom_killed: bool },
     /// `setupCommand` failed; the container was removed.
     SetupFailed { name: String, command: String, exit_code: Option<i64>, output: String, needs: Vec<&'static str> },
+    /// A bind source has no path on the Docker host (this process runs in
+    /// a container and the path is not on a mount from the host).
+    NoHostPath { name: String, source: Box<hostpath::Unmapped> },
     /// An Engine call failed (boxed: the Engine error is large).
     Docker { name: String, op: &'static str, source: Box<docker::Error> },
 }
@@ -217,13 +223,27 @@ impl Manager {
         let sandbox_dir = keys::sandbox_workspace_dir(&cfg.workspace_root, cfg.scope, &scope_key);
         let agent_dir = config.workspace_for(&agent_id);
         let workspace_dir = spec::effective_workspace_dir(cfg.workspace_access, &sandbox_dir, &agent_dir).to_path_buf();
-        let hash = hash::config_hash(&cfg.docker, cfg.workspace_access, &workspace_dir, &agent_dir);
 
         let lock = name_lock(&name);
         let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
         self.check_image(&name, &cfg.docker.image)?;
         prepare_workspaces(cfg.workspace_access, &sandbox_dir, &agent_dir)?;
-        let job = Job { cfg: &cfg, name: &name, scope_key: &scope_key, sandbox_dir: &sandbox_dir, agent_dir: &agent_dir, hash: &hash };
+        // In a container (Docker-out-of-Docker) the binds go out as host paths,
+        // and those are part of the hash: a gateway whose host mounts moved
+        // recreates its sandboxes instead of reusing ones bound to old folders.
+        let view = hostpath::HostView::of(&self.docker)
+            .map_err(|e| docker_err(&name, "look up the container this process runs in, for", e))?;
+        let host_binds = hostpath::host_binds(&view, &cfg, &name, &sandbox_dir, &agent_dir, &self.paths.home)?;
+        let hash = hash::config_hash(&cfg.docker, cfg.workspace_access, &workspace_dir, &agent_dir, host_binds.as_deref());
+        let job = Job {
+            cfg: &cfg,
+            name: &name,
+            scope_key: &scope_key,
+            sandbox_dir: &sandbox_dir,
+            agent_dir: &agent_dir,
+            hash: &hash,
+            host_binds: host_binds.as_deref(),
+        };
         let (info, recorded_hash) = self.ensure_container(&job)?;
 
         let now = now_ms();
@@ -320,7 +340,10 @@ impl Manager {
             now_ms: now_ms(),
             home: &self.paths.home,
         };
-        let create = spec::create_spec(job.cfg, &target)?;
+        let mut create = spec::create_spec(job.cfg, &target)?;
+        if let Some(binds) = job.host_binds {
+            create.binds = binds.to_vec();
+        }
         let id = self.docker.container_create(name, &create).map_err(|e| match e {
             docker::Error::NoSuchImage { image } => Error::ImageMissing { image },
             e => docker_err(name, "create", e),
@@ -556,6 +579,9 @@ struct Job<'a> {
     sandbox_dir: &'a Path,
     agent_dir: &'a Path,
     hash: &'a str,
+    /// The create's binds in host terms, when this process runs in a
+    /// container ([`hostpath::host_binds`]).
+    host_binds: Option<&'a [String]>,
 }
 
 /// The process-wide lock of one container name. Entries nobody holds or
@@ -662,6 +688,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::NoHostPath { name, source } => write!(f, "cannot create sandbox {name}: {source}"),
             Error::Docker { name, op, source } if source.is_unreachable() => write!(
                 f,
                 "sandboxed sessions need the Docker engine, which cannot be reached (while trying to {op} {name}); \
@@ -678,7 +705,7 @@ impl std::error::Error for Error {
             Error::Spec(e) => e.source(),
             Error::Workspace { source, .. } => Some(source),
             Error::Docker { source, .. } => Some(source.as_ref()),
-            Error::ImageMissing { .. } | Error::NotRunning { .. } | Error::SetupFailed { .. } => None,
+            Error::ImageMissing { .. } | Error::NotRunning { .. } | Error::SetupFailed { .. } | Error::NoHostPath { .. } => None,
         }
     }
 }

@@ -27,6 +27,9 @@
 //!   [`check_bind`] (and the network with [`check_network`]), so a bind that
 //!   slipped past config load is still refused here.
 //!
+//! The bind sources are this process's paths; `Manager` replaces them with
+//! host paths (`hostpath`) when it runs in a container.
+//!
 //! Changing what this module sends means bumping `hash::CREATE_EPOCH`.
 
 use std::collections::BTreeMap;

@@ -25,6 +25,9 @@
 //   chat-render      no gateway (--serve UIDIR): a scripted gateway over page.routeWebSocket checks the Chat
 //                    page's rendering: history, streamed text around a tool block, hostile text kept as text,
 //                    other sessions ignored, errors shown, Shift+Enter, New session, at most 500 entries
+//   channels         connect, open Channels, expect an account row --channel/--account (state shown) and the
+//                    pending request --code; click Approve and expect the request to go away.
+//                    Result: {accounts:[{channel, account, state, cells}], approved}
 //   sha256           the page's SHA-256 against known vectors and node:crypto (no connection needed)
 //   layout           360x740 viewport: every page screenshotted, no horizontal page overflow
 //   dev              no gateway: --serve DIR serves the ui folder (with the gateway's CSP); runs the
@@ -43,7 +46,7 @@ import { dirname, join, resolve, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const PAGES = ['chat', 'sessions', 'health', 'devices', 'sandboxes', 'config', 'logs', 'settings'];
+const PAGES = ['chat', 'sessions', 'health', 'channels', 'devices', 'sandboxes', 'config', 'logs', 'settings'];
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 class Fail extends Error {}
@@ -71,7 +74,7 @@ const out = resolve(args.out || join(HERE, 'artifacts', scenario || 'none'));
 const token = typeof args.token === 'string' ? args.token : '';
 const [vw, vh] = String(args.viewport || '1280x900').split('x').map(Number);
 
-const scenarios = { chat, sessions, 'chat-render': chatRender, 'token-fragment': tokenFragment, 'pairing-pending': pairingPending, sandboxes, 'approve-pending': approvePending, 'config-invalid': configInvalid, 'config-save': configSave, sha256, layout, dev };
+const scenarios = { chat, sessions, channels, 'chat-render': chatRender, 'token-fragment': tokenFragment, 'pairing-pending': pairingPending, sandboxes, 'approve-pending': approvePending, 'config-invalid': configInvalid, 'config-save': configSave, sha256, layout, dev };
 if (!scenarios[scenario] || (!args.url && !args.serve) || args.help) {
   process.stderr.write(`usage: node ui.test.mjs <${Object.keys(scenarios).join('|')}> --url URL [--token T] [--out DIR] [--serve UIDIR]\n`);
   process.exit(2);
@@ -371,6 +374,26 @@ async function chat() {
   const errors = await errorToasts();
   expect(!errors.length, `RPC errors shown: ${errors.join(' | ')}`);
   return { sessionKey, toolName, toolArgs, toolResult, toolError, finalText, streamedDeltas: w.texts.length, streamedTexts: w.texts.slice(-5), abortShown: w.abortShown, reloaded, reloadedTools };
+}
+
+async function channels() {
+  await connectOrFail();
+  await openPage('channels');
+  const rowSel = `#channels-table tr[data-channel="${args.channel}"][data-account="${args.account || 'default'}"]`;
+  try { await page.waitForSelector(rowSel); } catch { throw new Fail(`no channel row ${args.channel}/${args.account || 'default'}`); }
+  const accounts = await page.$$eval('#channels-table tbody tr', (trs) => trs.map((tr) => ({
+    channel: tr.dataset.channel, account: tr.dataset.account, state: tr.dataset.state, cells: Array.from(tr.cells).map((c) => c.textContent) })));
+  const reqSel = `#chpair-table tr[data-code="${args.code}"]`;
+  try { await page.waitForSelector(reqSel); } catch { throw new Fail(`no pairing request with code ${args.code}`); }
+  const request = await page.$eval(reqSel, (tr) => Array.from(tr.cells).slice(0, 4).map((c) => c.textContent));
+  await shot('channels');
+  await page.click(`${reqSel} button[data-action="approve"]`);
+  try { await page.waitForSelector(reqSel, { state: 'detached' }); } catch { throw new Fail(`request ${args.code} still listed after Approve`); }
+  await settle();
+  await shot('channels-approved');
+  const errors = await errorToasts();
+  expect(!errors.length, `RPC errors shown: ${errors.join(' | ')}`);
+  return { accounts, request, approved: true };
 }
 
 async function sessions() {

@@ -1,11 +1,13 @@
-//! Model providers: blocking, streaming clients for the two wire APIs behind one call.
+//! Model providers: blocking, streaming clients for the wire APIs behind one call.
 //!
 //! [`stream`] sends a [`Request`] to an [`Endpoint`] (`openai-completions`:
-//! `POST {base}/chat/completions`; `anthropic-messages`: `POST {base}/v1/messages`)
-//! with `stream: true`, parses the server-sent events by hand (`sse.rs`), hands every
-//! piece to `on_event` as it arrives and returns the assembled [`Reply`]. The wire
-//! formats live in `openai.rs` and `anthropic.rs`; this file holds the common types,
-//! the HTTP attempt and the retry loop.
+//! `POST {base}/chat/completions`; `anthropic-messages`: `POST {base}/v1/messages`;
+//! `openai-responses`: `POST {base}/responses`; the ChatGPT Codex backend:
+//! `POST {base}/codex/responses`) with `stream: true`, parses the server-sent events
+//! by hand (`sse.rs`), hands every piece to `on_event` as it arrives and returns the
+//! assembled [`Reply`]. The wire formats live in `openai.rs`, `anthropic.rs` and
+//! `responses.rs`; this file holds the common types, the HTTP attempt and the retry
+//! loop.
 //!
 //! **Deadlines.** One deadline covers the whole call, retries included; no response
 //! head and first body byte within `Limits::first_byte` is a timeout too. The HTTP
@@ -24,6 +26,7 @@
 
 mod anthropic;
 mod openai;
+mod responses;
 mod sse;
 #[cfg(test)]
 mod tests;
@@ -53,14 +56,20 @@ const MAX_MESSAGE_CHARS: usize = 500;
 pub enum Api {
     OpenAiCompletions,
     AnthropicMessages,
+    OpenAiResponses,
+    /// The Responses API of the ChatGPT Codex backend (OpenAI Codex OAuth).
+    OpenAiCodexResponses,
 }
 
 impl Api {
-    /// The config spelling: `"openai-completions"` or `"anthropic-messages"`.
+    /// The config spelling: `"openai-completions"`, `"anthropic-messages"`,
+    /// `"openai-responses"` or `"openai-codex-responses"`.
     pub fn parse(s: &str) -> Option<Api> {
         match s {
             "openai-completions" => Some(Api::OpenAiCompletions),
             "anthropic-messages" => Some(Api::AnthropicMessages),
+            "openai-responses" => Some(Api::OpenAiResponses),
+            "openai-codex-responses" => Some(Api::OpenAiCodexResponses),
             _ => None,
         }
     }
@@ -69,6 +78,8 @@ impl Api {
         match self {
             Api::OpenAiCompletions => "openai-completions",
             Api::AnthropicMessages => "anthropic-messages",
+            Api::OpenAiResponses => "openai-responses",
+            Api::OpenAiCodexResponses => "openai-codex-responses",
         }
     }
 }
@@ -123,6 +134,8 @@ impl Endpoint {
             Api::OpenAiCompletions => format!("{base}/chat/completions"),
             Api::AnthropicMessages if base.ends_with("/v1") => format!("{base}/messages"),
             Api::AnthropicMessages => format!("{base}/v1/messages"),
+            Api::OpenAiResponses => format!("{base}/responses"),
+            Api::OpenAiCodexResponses => format!("{base}/codex/responses"),
         }
     }
 }
@@ -297,6 +310,7 @@ pub fn stream(
     let body = match ep.api {
         Api::OpenAiCompletions => openai::body(ep, req),
         Api::AnthropicMessages => anthropic::body(ep, req),
+        Api::OpenAiResponses | Api::OpenAiCodexResponses => responses::body(ep, req),
     };
     let body = serde_json::to_vec(&body).map_err(|e| Error::BadRequest { status: 0, message: e.to_string() })?;
     let headers = headers(ep);
@@ -340,7 +354,9 @@ fn headers(ep: &Endpoint) -> Vec<(String, String)> {
         ("accept".to_string(), "text/event-stream".to_string()),
     ];
     match (ep.api, ep.key()) {
-        (Api::OpenAiCompletions, Some(k)) => h.push(("authorization".into(), format!("Bearer {k}"))),
+        (Api::OpenAiCompletions | Api::OpenAiResponses | Api::OpenAiCodexResponses, Some(k)) => {
+            h.push(("authorization".into(), format!("Bearer {k}")))
+        }
         (Api::AnthropicMessages, key) => {
             h.push(("anthropic-version".into(), "2023-06-01".into()));
             if let Some(k) = key {
@@ -371,6 +387,7 @@ enum Msg {
 enum Decoder {
     OpenAi(openai::Decoder),
     Anthropic(anthropic::Decoder),
+    Responses(responses::Decoder),
 }
 
 impl Decoder {
@@ -379,6 +396,7 @@ impl Decoder {
         match self {
             Decoder::OpenAi(d) => d.event(ep, ev, emit),
             Decoder::Anthropic(d) => d.event(ep, ev, emit),
+            Decoder::Responses(d) => d.event(ep, ev, emit),
         }
     }
 
@@ -386,6 +404,7 @@ impl Decoder {
         match self {
             Decoder::OpenAi(d) => d.finish(),
             Decoder::Anthropic(d) => d.finish(),
+            Decoder::Responses(d) => d.finish(),
         }
     }
 }
@@ -407,6 +426,7 @@ fn run_attempt(
     let mut decoder = match ep.api {
         Api::OpenAiCompletions => Decoder::OpenAi(openai::Decoder::default()),
         Api::AnthropicMessages => Decoder::Anthropic(anthropic::Decoder::default()),
+        Api::OpenAiResponses | Api::OpenAiCodexResponses => Decoder::Responses(responses::Decoder::default()),
     };
     let mut parser = sse::Parser::default();
     let mut events = Vec::new();
@@ -618,6 +638,8 @@ pub fn parse_error_body(body: &str) -> ApiError {
         }
         Ok(v) if v["error"].is_string() => ApiError { message: str_of(&v["error"]), ..ApiError::default() },
         Ok(v) if v["message"].is_string() => ApiError { message: str_of(&v["message"]), ..ApiError::default() },
+        // The ChatGPT backend: {"detail": "…"}.
+        Ok(v) if v["detail"].is_string() => ApiError { message: str_of(&v["detail"]), ..ApiError::default() },
         _ => ApiError { message: body.trim().to_string(), ..ApiError::default() },
     }
 }
@@ -660,6 +682,12 @@ fn classify(ep: &Endpoint, status: u16, retry_after: Option<Duration>, e: &ApiEr
         || (status < 500 && (lower.contains("credit balance") || lower.contains("billing")));
     let (id, var) = (&ep.provider, ep.key_env_var());
     match status {
+        401 | 403 if ep.api == Api::OpenAiCodexResponses => Error::Unauthorized {
+            status,
+            message: format!(
+                "the ChatGPT Codex backend refused the sign-in (HTTP {status}: {message}); sign in again with `openclaw onboard --auth-choice openai-codex`"
+            ),
+        },
         401 | 403 if ep.key().is_none() => Error::Unauthorized {
             status,
             message: format!(
