@@ -138,30 +138,29 @@ pub fn health(paths: &Paths, env: &Env, cwd: Option<&Path>, r: &Remote, verbose:
 }
 
 /// `openclaw gateway probe`: one plain `GET /healthz` to the local gateway
-/// (or `url`), no credentials; exit 0 only on a 200. The address is the one
-/// the configured bind listens on, 127.0.0.1 for the wildcard binds.
+/// (or `url`; `ws://` means the same host over HTTP, and no path means
+/// `/healthz`), no credentials; exit 0 only when it answers healthy.
 pub fn probe(paths: &Paths, env: &Env, cwd: Option<&Path>, url: Option<&str>, timeout_ms: Option<u64>) -> ExitCode {
     let url = match url {
-        Some(u) => u.to_string(),
+        Some(u) => match u.strip_prefix("http://").or_else(|| u.strip_prefix("ws://")) {
+            Some(rest) if !rest.is_empty() && !rest.contains('/') => format!("http://{rest}/healthz"),
+            Some(rest) if !rest.is_empty() && !rest.starts_with('/') => format!("http://{rest}"),
+            _ => return error_exit(&format!("invalid URL {u:?}: use http://host:port[/path] (default path /healthz)")),
+        },
         None => {
             let (config, env) = load(paths, env, cwd);
-            let port = local_port(config.as_ref(), &env);
-            let host = config.as_ref().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| {
-                let fib = if c.gateway.bind == config::model::Bind::Tailnet { std::fs::read_to_string("/proc/net/fib_trie").ok() } else { None };
-                startup::bind_host(c.gateway.bind, c.gateway.custom_bind_host.as_deref(), fib.as_deref()).0
-            });
-            let host = if host.is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { host };
-            format!("http://{host}:{port}/healthz")
+            format!("http://{}:{}/healthz", crate::service::probe_host(config.as_ref()), local_port(config.as_ref(), &env))
         }
     };
-    let started = Instant::now();
-    match client::probe(&url, Duration::from_millis(timeout_ms.unwrap_or(3000))) {
-        Ok(200) => {
-            println!("Gateway healthy: {url} answered 200 in {} ms", started.elapsed().as_millis());
+    let v = crate::service::probe_url(&url, Duration::from_millis(timeout_ms.unwrap_or(3000)));
+    match (&v["ok"], &v["httpStatus"], v["error"].as_str()) {
+        (Value::Bool(true), _, _) => {
+            println!("Gateway healthy: {url} answered 200 in {} ms", v["ms"]);
             ExitCode::SUCCESS
         }
-        Ok(code) => error_exit(&format!("Gateway not healthy: {url} answered HTTP {code}")),
-        Err(e) => error_exit(&format!("Gateway not healthy: {e}")),
+        (_, Value::Number(code), _) => error_exit(&format!("Gateway not healthy: {url} answered HTTP {code}")),
+        (_, _, Some(e)) => error_exit(&format!("Gateway not healthy: {url}: {e} (is the gateway running?)")),
+        _ => error_exit(&format!("Gateway not healthy: {url}")),
     }
 }
 

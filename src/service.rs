@@ -576,7 +576,7 @@ fn show(program: &str, user_flag: &[&str], name: &str) -> Value {
 
 /// Where to reach the gateway: the address it binds, or loopback for the
 /// wildcard binds.
-fn probe_host(config: Option<&Config>) -> String {
+pub fn probe_host(config: Option<&Config>) -> String {
     let Some(config) = config else { return "127.0.0.1".into() };
     let fib_trie = std::fs::read_to_string("/proc/net/fib_trie").ok();
     let bind = config.gateway.bind;
@@ -587,16 +587,21 @@ fn probe_host(config: Option<&Config>) -> String {
 /// `GET /healthz` within 3 s: `{url, ok, status, httpStatus, ms}` or
 /// `{url, ok: false, error}`.
 fn probe_healthz(host: &str, port: u16) -> Value {
-    let url = format!("http://{host}:{port}/healthz");
+    probe_url(&format!("http://{host}:{port}/healthz"), Duration::from_secs(3))
+}
+
+/// `GET url` (plain HTTP, no proxy, no redirects) within `timeout`, as
+/// [`probe_healthz`]; also `openclaw gateway probe`, the image's health check.
+pub fn probe_url(url: &str, timeout: Duration) -> Value {
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)
         .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(3)))
+        .timeout_global(Some(timeout))
         .build();
     let agent = ureq::Agent::new_with_config(config);
     let started = Instant::now();
-    match agent.get(&url).call() {
+    match agent.get(url).call() {
         Ok(mut response) => {
             let http_status = response.status().as_u16();
             let body = response.body_mut().with_config().limit(64 * 1024).read_to_string().unwrap_or_default();

@@ -46,7 +46,7 @@ fn probe_fails_clearly_when_nothing_answers() {
     let port = free_port();
     let out = home.run(&["gateway", "probe", "--url", &format!("http://127.0.0.1:{port}")]);
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("Gateway not healthy") && out.stderr.contains("not reachable"), "{}", out.stderr);
+    assert!(out.stderr.contains("Gateway not healthy") && out.stderr.contains("Connection refused"), "{}", out.stderr);
 
     // A peer that accepts and never answers: the deadline ends it.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -54,12 +54,12 @@ fn probe_fails_clearly_when_nothing_answers() {
     let started = std::time::Instant::now();
     let out = home.run(&["gateway", "probe", "--url", &url, "--timeout", "300"]);
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("timeout after 300 ms"), "{}", out.stderr);
+    assert!(out.stderr.contains("Gateway not healthy") && out.stderr.contains("timeout"), "{}", out.stderr);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 
     let out = home.run(&["gateway", "probe", "--url", "ftp://127.0.0.1:1"]);
     assert_eq!(out.code, 1, "{}", out.all());
-    assert!(out.stderr.contains("invalid gateway URL"), "{}", out.stderr);
+    assert!(out.stderr.contains("invalid URL"), "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------

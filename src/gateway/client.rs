@@ -88,81 +88,35 @@ pub fn parse_url(url: &str) -> Result<(String, String), Error> {
     Ok((authority, path.split('#').next().unwrap_or("/").to_string()))
 }
 
-/// Connects to `authority` (`host:port`) before `deadline`; `url` and
-/// `timeout` only label the errors.
-fn dial(authority: &str, url: &str, deadline: Instant, timeout: Duration) -> Result<TcpStream, Error> {
-    let timeout_err = || Error::Timeout { url: url.to_string(), ms: timeout.as_millis() };
-    let addrs: Vec<_> = authority.to_socket_addrs().map_err(|err| Error::Unreachable { url: url.to_string(), err })?.collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-    for a in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timeout_err());
-        }
-        match TcpStream::connect_timeout(&a, left) {
-            Ok(s) => {
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) => last = e,
-        }
-    }
-    if last.kind() == io::ErrorKind::TimedOut {
-        return Err(timeout_err());
-    }
-    Err(Error::Unreachable { url: url.to_string(), err: last })
-}
-
-/// `GET` of `url` (`http://` or `ws://`; the path defaults to `/healthz`)
-/// over plain HTTP, within `timeout`: the status code the gateway answered.
-/// Needs no credentials: the health routes are open. For `openclaw gateway
-/// probe`, the image's health check.
-pub fn probe(url: &str, timeout: Duration) -> Result<u16, Error> {
-    let deadline = Instant::now() + timeout;
-    let (authority, path) = parse_url(url)?;
-    let path = if path == "/" { "/healthz".to_string() } else { path };
-    let timeout_err = || Error::Timeout { url: url.to_string(), ms: timeout.as_millis() };
-    let mut stream = dial(&authority, url, deadline, timeout)?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: openclaw-probe\r\nConnection: close\r\n\r\n");
-    stream.set_write_timeout(Some(timeout)).ok();
-    stream.write_all(request.as_bytes()).map_err(|err| Error::Unreachable { url: url.to_string(), err })?;
-    // Only the status line matters; it arrives in the first bytes.
-    let mut head = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !head.contains(&b'\n') && head.len() < 1024 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timeout_err());
-        }
-        stream.set_read_timeout(Some(left)).ok();
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => head.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Err(timeout_err()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(Error::Unreachable { url: url.to_string(), err }),
-        }
-    }
-    status_code(&head).ok_or_else(|| Error::Protocol(format!("no HTTP status line from {url}")))
-}
-
-/// The status code of an HTTP/1.x status line at the start of `head`.
-fn status_code(head: &[u8]) -> Option<u16> {
-    let line = head.split(|b| *b == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?.trim_end();
-    let mut parts = line.splitn(3, ' ');
-    let version = parts.next()?;
-    let code = parts.next()?;
-    (version.starts_with("HTTP/1.") && code.len() == 3).then(|| code.parse().ok()).flatten()
-}
-
 impl Client {
     pub fn connect(opts: &Options) -> Result<Client, Error> {
         let started = Instant::now();
         let deadline = started + opts.timeout;
         let (authority, path) = parse_url(&opts.url)?;
         let timeout_err = || Error::Timeout { url: opts.url.clone(), ms: opts.timeout.as_millis() };
-        let mut stream = dial(&authority, &opts.url, deadline, opts.timeout)?;
+        let addrs: Vec<_> = authority.to_socket_addrs().map_err(|err| Error::Unreachable { url: opts.url.clone(), err })?.collect();
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        let mut stream = None;
+        for a in addrs {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timeout_err());
+            }
+            match TcpStream::connect_timeout(&a, left) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let Some(mut stream) = stream else {
+            if last.kind() == io::ErrorKind::TimedOut {
+                return Err(timeout_err());
+            }
+            return Err(Error::Unreachable { url: opts.url.clone(), err: last });
+        };
+        let _ = stream.set_nodelay(true);
         let (key, request) = ws::client_request(&authority, &path, &[]).map_err(|e| Error::Protocol(e.to_string()))?;
         stream.set_write_timeout(Some(opts.timeout)).ok();
         stream.write_all(&request).map_err(|err| Error::Unreachable { url: opts.url.clone(), err })?;
@@ -364,16 +318,5 @@ mod tests {
         assert!(matches!(parse_url("wss://x"), Err(Error::BadUrl(m)) if m.contains("ssh -N -L")));
         assert!(parse_url("ftp://x").is_err());
         assert!(parse_url("ws://").is_err());
-    }
-
-    #[test]
-    fn status_lines() {
-        assert_eq!(status_code(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"), Some(200));
-        assert_eq!(status_code(b"HTTP/1.0 503 Service Unavailable\r\n"), Some(503));
-        assert_eq!(status_code(b"HTTP/1.1 404"), Some(404));
-        assert_eq!(status_code(b"SSH-2.0-OpenSSH_9.2\r\n"), None);
-        assert_eq!(status_code(b"HTTP/1.1 20x OK\r\n"), None);
-        assert_eq!(status_code(b""), None);
-        assert_eq!(status_code(&[0xff, 0xfe, b' ', b'2']), None);
     }
 }
