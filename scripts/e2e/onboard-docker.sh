@@ -12,7 +12,8 @@
 #     other keys (kept verbatim), an extra mount and a home volume;
 #  4. checks health through the openclaw-cli service, devices list, the
 #     dashboard URL, /healthz from the host, the Docker health status, the
-#     extra mount, and a sandboxed exec through the gateway's /tools/invoke
+#     extra mount, the one-shot `docker run --rm openclaw:local agent
+#     --message …`, and a sandboxed exec through the gateway's /tools/invoke
 #     (the command must run as the sandbox user, and the file it writes must
 #     appear in the host's config folder: Docker-out-of-Docker binds);
 #  5. runs the manual compose flow on a fresh config folder: `run --rm
@@ -207,6 +208,12 @@ out="$(dc exec -T openclaw-gateway sh -c 'id -u; stat -c %u /home/node/.openclaw
 [ "$(echo "$out" | tr '\n' ' ')" = "1000 1000 1 " ] && ok "runs as uid 1000, owns its state, /home/node is the volume $HOME_VOLUME" \
   || bad "uid/ownership/home volume: $out"
 dc exec -T openclaw-gateway sh -c 'command -v docker' >/dev/null 2>&1 && bad "the image has a docker CLI" || ok "no docker CLI in the image"
+# The one-shot form in the gateway's network namespace: no model is configured,
+# so the agent's answer is the one telling how to add one.
+out="$(docker run --rm --network "container:$GW" -v "$CONFIG:/home/node/.openclaw" -e OPENCLAW_GATEWAY_PORT=18789 \
+  openclaw:local agent --message "hello" 2>&1 || true)"
+echo "$out" | grep -q "No model provider is configured" \
+  && ok "one-shot: docker run --rm openclaw:local agent --message … got the agent's answer" || bad "one-shot agent run: $out"
 
 # ---------------------------------------------------------------------------
 step "sandboxed exec through the containerized gateway"
