@@ -475,13 +475,13 @@ prestart_sh "$defaults_script" sh "$OPENCLAW_GATEWAY_BIND" "$OPENCLAW_GATEWAY_PO
 
 echo ""
 echo "==> Provider setup (optional)"
-echo "WhatsApp (QR):"
-echo "  $(compose_hint) run --rm openclaw-cli channels login"
 echo "Telegram (bot token):"
 echo "  $(compose_hint) run --rm openclaw-cli channels add --channel telegram --token <token>"
 echo "Discord (bot token):"
 echo "  $(compose_hint) run --rm openclaw-cli channels add --channel discord --token <token>"
-echo "Docs: https://docs.openclaw.ai/channels"
+echo "Status of the channels:"
+echo "  $(compose_hint) run --rm openclaw-cli channels status"
+echo "Docs: docs/channels.md"
 
 gateway_container() { compose ps -q openclaw-gateway 2>/dev/null | head -n1; }
 
