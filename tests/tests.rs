@@ -9,6 +9,8 @@ mod config;
 mod doctor;
 mod docker;
 mod fake_model;
+mod fake_discord;
+mod discord;
 mod sandbox;
 mod sandbox_exec;
 mod sandbox_cli;
