@@ -95,9 +95,31 @@ struct Session {
 }
 
 struct Conn {
-    queue: VecDeque<Cmd>,
+    /// The socket's write half: commands are written at once, under the
+    /// state lock, so a dispatch reaches the client without polling delay.
+    writer: TcpStream,
     /// The request target of the upgrade (`/` or `/resume/…`).
     target: String,
+}
+
+impl Conn {
+    /// Performs `cmd`; false when the connection is finished.
+    fn send(&mut self, cmd: Cmd) -> bool {
+        match cmd {
+            Cmd::Text(t) => self.writer.write_all(&ws::encode_message(Role::Server, &Message::Text(t))).is_ok(),
+            Cmd::Bytes(b) => self.writer.write_all(&b).is_ok(),
+            Cmd::Close(code) => {
+                let _ = self.writer.write_all(&ws::encode_message(Role::Server, &Message::Close(Some((code, close_reason(code).into())))));
+                // FIN after the frame; the reader sees the client leave.
+                let _ = self.writer.shutdown(Shutdown::Write);
+                false
+            }
+            Cmd::Drop => {
+                let _ = self.writer.shutdown(Shutdown::Both);
+                false
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -141,20 +163,22 @@ impl FakeDiscord {
     pub fn start() -> FakeDiscord {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake Discord on 127.0.0.1");
         let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
         let state = State { tokens: vec![TOKEN.to_string()], heartbeat_ms: 41_250, ..State::default() };
         let shared = Arc::new(Shared { stop: AtomicBool::new(false), state: Mutex::new(state), changed: Condvar::new(), port });
         let s = Arc::clone(&shared);
         let accept = std::thread::Builder::new()
             .name("fake-discord".into())
             .spawn(move || {
-                while !s.stop.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
+                for stream in listener.incoming() {
+                    if s.stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    match stream {
+                        Ok(stream) => {
                             let s = Arc::clone(&s);
                             let _ = std::thread::Builder::new().name("fake-discord-conn".into()).spawn(move || handle(&s, stream));
                         }
-                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
                     }
                 }
             })
@@ -253,7 +277,7 @@ impl FakeDiscord {
 
     /// Waits for `n` sent messages; all of them.
     pub fn wait_sent(&self, n: usize, timeout: Duration) -> Vec<Sent> {
-        self.wait_for(timeout, |v| v.0.sent.len() >= n);
+        self.wait_for(timeout, |v| v.sent() >= n);
         self.sent()
     }
 
@@ -357,7 +381,7 @@ impl FakeDiscord {
     fn queue_all(&self, cmd: impl Fn() -> Cmd) {
         self.with(|s| {
             for c in s.conns.values_mut() {
-                c.queue.push_back(cmd());
+                c.send(cmd());
             }
         });
     }
@@ -366,6 +390,11 @@ impl FakeDiscord {
 impl Drop for FakeDiscord {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop, which then sees the flag; end every Gateway connection.
+        let _ = TcpStream::connect_timeout(&([127, 0, 0, 1], self.shared.port).into(), Duration::from_secs(1));
+        for c in lock(&self.shared).conns.values_mut() {
+            c.send(Cmd::Drop);
+        }
         if let Some(t) = self.accept.take() {
             let _ = t.join();
         }
@@ -376,6 +405,9 @@ impl Drop for FakeDiscord {
 pub struct FakeView<'a>(&'a State);
 
 impl FakeView<'_> {
+    pub fn sent(&self) -> usize {
+        self.0.sent.len()
+    }
     pub fn identifies(&self) -> usize {
         self.0.identifies.len()
     }
@@ -406,7 +438,7 @@ fn push_event(s: &mut State, session: &str, t: &str, d: &Value) {
         sess.events.pop_front();
     }
     if let Some(conn) = sess.conn.and_then(|c| s.conns.get_mut(&c)) {
-        conn.queue.push_back(Cmd::Text(text));
+        conn.send(Cmd::Text(text));
     }
 }
 
@@ -427,7 +459,6 @@ impl Head {
 }
 
 fn handle(shared: &Arc<Shared>, mut stream: TcpStream) {
-    let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
     let mut buf = Vec::new();
@@ -599,6 +630,7 @@ fn gateway(shared: &Arc<Shared>, mut stream: TcpStream, head: &Head, leftover: V
         Ok(a) => a,
         Err(why) => return respond(&mut stream, 400, &[], &error_body(why, 0)),
     };
+    let Ok(writer) = stream.try_clone() else { return };
     if stream.write_all(&ws::response_101(&accept)).is_err() {
         return;
     }
@@ -606,49 +638,27 @@ fn gateway(shared: &Arc<Shared>, mut stream: TcpStream, head: &Head, leftover: V
         let mut st = lock(shared);
         st.next += 1;
         let id = st.next;
-        st.conns.insert(id, Conn { queue: VecDeque::new(), target: head.target.clone() });
         st.requests.push(Request { method: "GET".into(), path: head.target.clone(), at: Instant::now(), auth: None });
+        let mut conn = Conn { writer, target: head.target.clone() };
         let hello = json!({"op": 10, "d": {"heartbeat_interval": st.heartbeat_ms}, "s": null, "t": null}).to_string();
-        st.conns.get_mut(&id).unwrap().queue.push_back(Cmd::Text(hello));
+        conn.send(Cmd::Text(hello));
+        st.conns.insert(id, conn);
         id
     };
     shared.changed.notify_all();
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(10)));
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
     let mut dec = Decoder::new(Role::Server, ws::Limits { max_frame: 1 << 20, max_message: 1 << 20 });
     dec.feed(&leftover);
     let mut chunk = [0u8; 16 << 10];
     'conn: while !shared.stop.load(Ordering::SeqCst) {
-        let cmds: Vec<Cmd> = lock(shared).conns.get_mut(&id).map(|c| c.queue.drain(..).collect()).unwrap_or_default();
-        for cmd in cmds {
-            let ok = match cmd {
-                Cmd::Text(t) => stream.write_all(&ws::encode_message(Role::Server, &Message::Text(t))).is_ok(),
-                Cmd::Bytes(b) => stream.write_all(&b).is_ok(),
-                Cmd::Close(code) => {
-                    let _ = stream.write_all(&ws::encode_message(Role::Server, &Message::Close(Some((code, close_reason(code).into())))));
-                    // Give the client a moment to read the frame before the FIN.
-                    std::thread::sleep(Duration::from_millis(50));
-                    false
-                }
-                Cmd::Drop => false,
-            };
-            if !ok {
-                break 'conn;
-            }
-        }
         loop {
             match dec.next_message() {
-                Ok(Some(Message::Text(t))) => {
-                    if !on_payload(shared, id, &t) {
-                        break 'conn;
-                    }
-                }
+                Ok(Some(Message::Text(t))) => on_payload(shared, id, &t),
                 Ok(Some(Message::Close(_))) => {
-                    let _ = stream.write_all(&ws::encode_message(Role::Server, &Message::Close(Some((1000, String::new())))));
+                    send(shared, id, Cmd::Close(1000));
                     break 'conn;
                 }
-                Ok(Some(Message::Ping(p))) => {
-                    let _ = stream.write_all(&ws::encode_message(Role::Server, &Message::Pong(p)));
-                }
+                Ok(Some(Message::Ping(p))) => send(shared, id, Cmd::Bytes(ws::encode_message(Role::Server, &Message::Pong(p)))),
                 Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(_) => break 'conn,
@@ -682,19 +692,16 @@ fn close_reason(code: u16) -> &'static str {
     }
 }
 
-/// Handles one client payload; false when the connection must end.
-fn on_payload(shared: &Arc<Shared>, conn: u64, text: &str) -> bool {
+/// Handles one client payload.
+fn on_payload(shared: &Arc<Shared>, conn: u64, text: &str) {
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(_) => {
-            queue(shared, conn, Cmd::Close(4002));
-            return true;
-        }
+        Err(_) => return send(shared, conn, Cmd::Close(4002)),
     };
     let mut st = lock(shared);
     let reply = |st: &mut State, cmd: Cmd| {
         if let Some(c) = st.conns.get_mut(&conn) {
-            c.queue.push_back(cmd);
+            c.send(cmd);
         }
     };
     match v["op"].as_u64() {
@@ -749,12 +756,11 @@ fn on_payload(shared: &Arc<Shared>, conn: u64, text: &str) -> bool {
     }
     drop(st);
     shared.changed.notify_all();
-    true
 }
 
-fn queue(shared: &Arc<Shared>, conn: u64, cmd: Cmd) {
+fn send(shared: &Arc<Shared>, conn: u64, cmd: Cmd) {
     if let Some(c) = lock(shared).conns.get_mut(&conn) {
-        c.queue.push_back(cmd);
+        c.send(cmd);
     }
     shared.changed.notify_all();
 }

@@ -72,7 +72,6 @@ pub fn run(ctx: Ctx) {
         token: bare_token(&ctx.account.token).to_string(),
         ctx,
         rest,
-        tls: socket::tls_config(),
         gateway_url: None,
         session: None,
         seq: None,
@@ -150,7 +149,6 @@ struct Link {
     ctx: Ctx,
     token: String,
     rest: Arc<Rest>,
-    tls: Arc<rustls::ClientConfig>,
     gateway_url: Option<String>,
     session: Option<Session>,
     /// The last dispatch sequence number seen.
@@ -224,7 +222,7 @@ impl Link {
             }
         }
         let url = format!("{base}/?v=10&encoding=json");
-        let mut sock = match Socket::connect(&url, &self.tls, CONNECT_TIMEOUT) {
+        let mut sock = match Socket::connect(&url, None, CONNECT_TIMEOUT) {
             Ok(s) => s,
             Err(e) => {
                 if !resuming {

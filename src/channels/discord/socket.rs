@@ -180,15 +180,17 @@ pub struct Socket {
 
 impl Socket {
     /// Connects to `url` and completes the TLS (for `wss://`) and WebSocket
-    /// handshakes, all within `timeout`.
-    pub fn connect(url: &str, tls: &Arc<ClientConfig>, timeout: Duration) -> Result<Socket, Error> {
+    /// handshakes, all within `timeout`. `tls` replaces [`tls_config`] (which
+    /// is built only when a `wss://` URL needs it).
+    pub fn connect(url: &str, tls: Option<&Arc<ClientConfig>>, timeout: Duration) -> Result<Socket, Error> {
         let u = parse_url(url)?;
         let deadline = Instant::now() + timeout;
         let tcp = connect_tcp(&u.host, u.port, deadline)?;
         let _ = tcp.set_nodelay(true);
         let mut stream = if u.tls {
             let name = ServerName::try_from(u.host.clone()).map_err(|_| Error::BadUrl(url.to_string()))?;
-            let conn = ClientConnection::new(Arc::clone(tls), name).map_err(|e| Error::Connect(format!("TLS: {e}")))?;
+            let config = tls.map_or_else(tls_config, Arc::clone);
+            let conn = ClientConnection::new(config, name).map_err(|e| Error::Connect(format!("TLS: {e}")))?;
             Stream::Tls(Box::new(StreamOwned::new(conn, tcp)))
         } else {
             Stream::Plain(tcp)
@@ -394,7 +396,7 @@ mod tests {
         let ping = ws::encode_message(Role::Server, &Message::Ping(b"p".to_vec()));
         let hello = ws::encode_message(Role::Server, &Message::Text("{\"op\":10}".into()));
         let (port, t) = echo_server(vec![ping, hello]);
-        let mut s = Socket::connect(&format!("ws://127.0.0.1:{port}/?v=10&encoding=json"), &tls_config(), Duration::from_secs(5)).unwrap();
+        let mut s = Socket::connect(&format!("ws://127.0.0.1:{port}/?v=10&encoding=json"), None, Duration::from_secs(5)).unwrap();
         assert_eq!(s.recv(Duration::from_secs(5)).unwrap(), Some(Message::Text("{\"op\":10}".into())));
         let started = Instant::now();
         assert_eq!(s.recv(Duration::from_millis(100)).unwrap(), None);
@@ -419,10 +421,10 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1500));
         });
         let url = format!("ws://127.0.0.1:{port}");
-        let e = Socket::connect(&url, &tls_config(), Duration::from_secs(5)).err().unwrap();
+        let e = Socket::connect(&url, None, Duration::from_secs(5)).err().unwrap();
         assert!(matches!(&e, Error::Handshake(m) if m.contains("404")), "{e}");
         let started = Instant::now();
-        let e = Socket::connect(&url, &tls_config(), Duration::from_millis(300)).err().unwrap();
+        let e = Socket::connect(&url, None, Duration::from_millis(300)).err().unwrap();
         assert!(matches!(e, Error::Timeout), "{e}");
         assert!(started.elapsed() < Duration::from_secs(1));
         t.join().unwrap();
@@ -486,11 +488,11 @@ mod tests {
         });
         let url = format!("wss://127.0.0.1:{port}/?v=10&encoding=json");
         // Untrusted (the webpki roots): refused.
-        let e = Socket::connect(&url, &tls_config(), Duration::from_secs(5)).err().unwrap();
+        let e = Socket::connect(&url, None, Duration::from_secs(5)).err().unwrap();
         assert!(e.to_string().contains("TLS") || e.to_string().contains("certificate"), "{e}");
         let mut roots = RootCertStore::empty();
         roots.add(cert).unwrap();
-        let mut s = Socket::connect(&url, &tls_config_with_roots(roots), Duration::from_secs(5)).unwrap();
+        let mut s = Socket::connect(&url, Some(&tls_config_with_roots(roots)), Duration::from_secs(5)).unwrap();
         assert_eq!(s.recv(Duration::from_secs(5)).unwrap(), Some(Message::Text("{\"op\":10}".into())));
         s.send_text("over tls").unwrap();
         assert_eq!(s.recv(Duration::from_secs(5)).unwrap(), Some(Message::Text("over tls".into())));
