@@ -275,6 +275,11 @@ impl FakeDiscord {
         lock(&self.shared).resumes.clone()
     }
 
+    /// The ids of every session READY has started.
+    pub fn session_ids(&self) -> Vec<String> {
+        lock(&self.shared).sessions.keys().cloned().collect()
+    }
+
     /// Waits for `n` sent messages; all of them.
     pub fn wait_sent(&self, n: usize, timeout: Duration) -> Vec<Sent> {
         self.wait_for(timeout, |v| v.sent() >= n);
@@ -577,6 +582,10 @@ fn rest(shared: &Arc<Shared>, stream: &mut TcpStream, head: &Head, body: &[u8]) 
     }
     if !authorized {
         return respond(stream, 401, &[], &error_body("401: Unauthorized", 0));
+    }
+    if head.method == "POST" && head.header("content-length").is_none() {
+        // As Discord's front end: a POST must say how long it is.
+        return respond(stream, 411, &[], b"");
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (head.method.as_str(), segments.as_slice()) {

@@ -169,8 +169,12 @@ impl Link {
             }
             let wait = match self.connect_once() {
                 After::Stopped => return,
-                After::Reconnect(wait) => wait,
+                After::Reconnect(wait) => {
+                    self.ctx.status.connected(false);
+                    wait
+                }
                 After::Identify(wait) => {
+                    self.ctx.status.connected(false);
                     self.forget_session();
                     wait
                 }
