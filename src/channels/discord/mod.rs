@@ -58,7 +58,7 @@ const LOGGED_BAD_FRAMES: u32 = 5;
 
 /// Runs the account's bot until `ctx.stop` is set.
 pub fn run(ctx: Ctx) {
-    let rest = Arc::new(Rest::new(&ctx.account));
+    let rest = Arc::new(Rest::new(&ctx.account, Arc::clone(&ctx.stop)));
     let (tx, rx) = mpsc::sync_channel(QUEUE);
     let deliver = {
         let (ctx, rest) = (ctx.clone(), Arc::clone(&rest));
@@ -85,7 +85,7 @@ pub fn run(ctx: Ctx) {
 
 /// Checks the token with `GET /users/@me`; the bot's identity on success.
 pub fn probe(account: &Account, timeout: Duration) -> Result<Value, String> {
-    let rest = Rest::new(account).with_timeout(timeout);
+    let rest = Rest::new(account, Arc::default()).with_timeout(timeout);
     let me = rest.get("/users/@me").map_err(|e| e.to_string())?;
     let bot = wire::parse_user(&me).ok_or("GET /users/@me answered without an id and username")?;
     Ok(bot.to_json())

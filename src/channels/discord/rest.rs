@@ -7,19 +7,20 @@
 //! `X-RateLimit-Reset-After` has passed, and a 429 closes the route (or
 //! every route, when `global`) for its `retry_after` before the call is
 //! tried again. Server errors and network failures are retried with a
-//! jittered backoff where the caller allows retries. Every call has a
+//! jittered backoff where the caller allows retries; every wait ends when
+//! the account is stopped. Every call has a
 //! deadline; bodies are read up to a cap. The token travels only in the
 //! `Authorization` header of API calls (never to attachment hosts) and
 //! appears in no error text.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::wire;
-use crate::channels::{Account, Kind, Outbox, Target, split_text};
+use crate::channels::{Account, Kind, Outbox, Stop, Target, split_text};
 
 /// Discord's API root (`apiBaseUrl` replaces it).
 pub const API: &str = "https://discord.com/api/v10";
@@ -47,6 +48,8 @@ pub enum Error {
     Network(String),
     /// A 2xx whose body is not the JSON expected.
     Malformed(String),
+    /// The account was stopped while the call waited.
+    Stopped,
 }
 
 impl std::fmt::Display for Error {
@@ -57,6 +60,7 @@ impl std::fmt::Display for Error {
             Error::RateLimited(d) => write!(f, "Discord rate limit: retry in {:.1} s", d.as_secs_f64()),
             Error::Network(m) => write!(f, "cannot reach Discord: {m}"),
             Error::Malformed(m) => write!(f, "Discord sent an unexpected answer: {m}"),
+            Error::Stopped => write!(f, "the Discord account was stopped"),
         }
     }
 }
@@ -80,10 +84,13 @@ pub struct Rest {
     bad_token: String,
     timeout: Duration,
     limits: Mutex<Limits>,
+    /// Waits end early when this is set (the account's stop flag).
+    stop: Arc<Stop>,
 }
 
 impl Rest {
-    pub fn new(account: &Account) -> Rest {
+    /// The client of `account`; its waits end when `stop` is set.
+    pub fn new(account: &Account, stop: Arc<Stop>) -> Rest {
         let base = account.api_base.as_deref().unwrap_or(API).trim_end_matches('/').to_string();
         Rest {
             base,
@@ -91,6 +98,7 @@ impl Rest {
             bad_token: super::bad_token(account, "401 Unauthorized"),
             timeout: CALL_TIMEOUT,
             limits: Mutex::new(Limits::default()),
+            stop,
         }
     }
 
@@ -137,7 +145,9 @@ impl Rest {
                 if wait > MAX_RATE_WAIT {
                     return Err(Error::RateLimited(wait));
                 }
-                std::thread::sleep(wait);
+                if self.stop.sleep(wait) {
+                    return Err(Error::Stopped);
+                }
             }
             let result = self.exchange(method, path, body, self.timeout);
             let retry = match &result {
@@ -151,8 +161,10 @@ impl Rest {
             }
             attempt += 1;
             log::debug!("discord {route}: {}; attempt {} of {}", result.as_ref().err().map(ToString::to_string).unwrap_or_default(), attempt + 1, retries + 1);
-            if let Some(pause) = retry {
-                std::thread::sleep(pause);
+            if let Some(pause) = retry
+                && self.stop.sleep(pause)
+            {
+                return Err(Error::Stopped);
             }
         }
     }
@@ -316,7 +328,7 @@ mod tests {
             allow_from: vec![],
             state_dir: std::env::temp_dir(),
         };
-        let r = Rest::new(&account);
+        let r = Rest::new(&account, Arc::default());
         assert_eq!(r.base, "http://127.0.0.1:9/api/v10");
         r.close_route("POST /a", Duration::from_millis(200), false);
         assert!(r.closed_for("POST /a").is_some());
