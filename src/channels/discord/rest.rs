@@ -8,10 +8,9 @@
 //! every route, when `global`) for its `retry_after` before the call is
 //! tried again. Server errors and network failures are retried with a
 //! jittered backoff where the caller allows retries; every wait ends when
-//! the account is stopped. Every call has a
-//! deadline; bodies are read up to a cap. The token travels only in the
-//! `Authorization` header of API calls (never to attachment hosts) and
-//! appears in no error text.
+//! the account is stopped. Every call has a deadline; bodies are read up to
+//! a cap. The token travels only in the `Authorization` header of API calls
+//! (never to attachment hosts) and appears in no error text.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
