@@ -12,6 +12,8 @@ mod docker;
 mod dood;
 mod fake_model;
 mod fake_oauth;
+mod fake_discord;
+mod discord;
 mod sandbox;
 mod sandbox_exec;
 mod sandbox_cli;

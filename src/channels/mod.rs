@@ -18,6 +18,7 @@
 //! [`Status`], and never panics on platform input.
 
 pub mod cli;
+pub mod discord;
 pub mod hub;
 pub mod pairing;
 
@@ -373,7 +374,7 @@ pub struct Driver {
 fn driver(kind: Kind) -> Option<Driver> {
     match kind {
         Kind::Telegram => None,
-        Kind::Discord => None,
+        Kind::Discord => Some(Driver { run: discord::run, probe: discord::probe }),
     }
 }
 
