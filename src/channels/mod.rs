@@ -20,6 +20,7 @@
 pub mod cli;
 pub mod hub;
 pub mod pairing;
+pub mod telegram;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -372,7 +373,7 @@ pub struct Driver {
 /// The driver of `kind`, if this build has one.
 fn driver(kind: Kind) -> Option<Driver> {
     match kind {
-        Kind::Telegram => None,
+        Kind::Telegram => Some(Driver { run: telegram::run, probe: telegram::probe }),
         Kind::Discord => None,
     }
 }
