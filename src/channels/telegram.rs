@@ -315,19 +315,31 @@ pub fn run(ctx: Ctx) {
                 continue;
             }
         };
-        if !ctx.status.is_connected() {
-            ctx.status.connected(true);
-        }
-        backoff = Backoff::default();
         let mut next = offset;
         for update in &updates {
             let Some(id) = update["update_id"].as_i64() else {
                 log::warn!("channel {}: an update without update_id; skipped", ctx.account.label());
                 continue;
             };
-            next = Some(next.map_or(id + 1, |n: i64| n.max(id + 1)));
+            if offset.is_some_and(|o| id < o) {
+                continue; // already confirmed (Telegram does not send these)
+            }
+            let after = id.saturating_add(1);
+            next = Some(next.map_or(after, |n: i64| n.max(after)));
             handle(&ctx, &api, &me, &outbox, update);
         }
+        if next == offset && !updates.is_empty() {
+            // Nothing to confirm: the same batch would come back at once.
+            let e = CallError::Malformed("getUpdates: updates without a usable update_id".into());
+            if fail(&ctx, &e, "getUpdates", &mut backoff) {
+                return;
+            }
+            continue;
+        }
+        if !ctx.status.is_connected() {
+            ctx.status.connected(true);
+        }
+        backoff = Backoff::default();
         if next != offset {
             offset = next;
             if let Some(n) = offset
@@ -949,12 +961,10 @@ fn inline_at(out: &mut String, rest: &str, prev: Option<char>, depth: u32) -> Op
             let next = after[e + delim.len()..].chars().next();
             // `*a **b** c*`: a single delimiter does not close on a double one.
             let doubled = single && (next == Some(ch) || inner.ends_with(ch));
-            let ok = !inner.is_empty()
-                && !inner.starts_with(char::is_whitespace)
-                && !inner.ends_with(char::is_whitespace)
-                && !doubled
-                && !(underscore && word(next));
-            if ok {
+            // `_` closes only at a word's end (snake_case stays as is).
+            let mid_word = underscore && word(next);
+            let spaced = inner.starts_with(char::is_whitespace) || inner.ends_with(char::is_whitespace);
+            if !inner.is_empty() && !spaced && !doubled && !mid_word {
                 break e;
             }
             from = e + delim.len();
@@ -1210,7 +1220,7 @@ mod tests {
         assert_eq!(utf16_range("é👋x", 1, 2), Some((2, 6)));
         assert_eq!(utf16_range("é👋x", 2, 1), None, "inside a surrogate pair");
         assert_eq!(utf16_range("ab", 1, 5), None);
-        assert_eq!(safe_file_path("photos/file_1.jpg"), true);
+        assert!(safe_file_path("photos/file_1.jpg"));
         for bad in ["", "/etc/passwd", "a/../b", "a?b", "a//b"] {
             assert!(!safe_file_path(bad), "{bad}");
         }
