@@ -249,13 +249,25 @@ fn telegram_photos_reach_the_model_as_media_and_oversized_files_are_not_fetched(
     let sent = r.tg.wait_sent(BOT, 2, WAIT);
     assert_eq!(sent.len(), 2);
     assert!(text(&sent[1]).contains("[attachment not received: big.bin: larger than the 5 MB limit]"), "{}", text(&sent[1]));
+    // A file that claims to be small but is not: the download stops at the cap.
+    r.tg.add_file(BOT, "liar", "documents/file_4.bin", &vec![b'x'; (5 << 20) + 1], Some(10));
+    let mut doc = private_text(42, "Ann", "");
+    doc.as_object_mut().unwrap().remove("text");
+    doc["document"] = serde_json::json!({"file_id": "liar", "file_unique_id": "d", "file_name": "small.bin", "file_size": 10});
+    doc["caption"] = "tiny file".into();
+    r.tg.push(BOT, doc);
+    let sent = r.tg.wait_sent(BOT, 3, WAIT);
+    assert_eq!(sent.len(), 3);
+    assert!(text(&sent[2]).contains("You said: tiny file\n\n[attachment not received: small.bin: larger than the 5 MB limit]"), "{}", text(&sent[2]));
+    let saved = std::fs::read_dir(r.home.state().join("media/inbound")).unwrap().count();
+    assert_eq!(saved, 1, "only the photo was saved");
     // A stranger's photo is not downloaded; they get a pairing code.
     photo["from"]["id"] = 99.into();
     photo["chat"]["id"] = 99.into();
     r.tg.push(BOT, photo);
-    let sent = r.tg.wait_sent(BOT, 3, WAIT);
-    assert!(text(&sent[2]).contains("Pairing code:"), "{sent:?}");
-    assert_eq!(r.tg.downloads().len(), 1);
+    let sent = r.tg.wait_sent(BOT, 4, WAIT);
+    assert!(text(&sent[3]).contains("Pairing code:"), "{sent:?}");
+    assert_eq!(r.tg.downloads().len(), 2, "the photo and the liar's file, nothing for the stranger");
 }
 
 #[test]

@@ -86,6 +86,8 @@ enum CallError {
     Api { code: u16, description: String, retry_after: Option<Duration> },
     /// An answer that is not the Bot API's JSON.
     Malformed(String),
+    /// A body over the cap of this call (bytes).
+    TooLarge(u64),
 }
 
 impl CallError {
@@ -101,12 +103,17 @@ struct Api {
     token: String,
 }
 
-/// The shared HTTP client: one connection pool, per-call deadlines.
+/// The shared HTTP client: one connection pool, per-call deadlines. Every
+/// polling account holds a connection, so its buffers are kept small (ureq's
+/// default is 128 KiB each way; Telegram's answer heads are under 1 KiB and
+/// bodies stream through).
 fn agent() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
     AGENT.get_or_init(|| {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .input_buffer_size(16 << 10)
+            .output_buffer_size(16 << 10)
             .user_agent(format!("openclaw/{}", crate::VERSION))
             .max_redirects(0)
             .build();
@@ -134,7 +141,7 @@ impl Api {
             ureq::Error::Io(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => "timed out".to_string(),
             ureq::Error::HostNotFound => "host not found".to_string(),
             ureq::Error::ConnectionFailed => "connection failed".to_string(),
-            ureq::Error::BodyExceedsLimit(n) => return CallError::Malformed(format!("the answer is larger than {n} bytes")),
+            ureq::Error::BodyExceedsLimit(n) => return CallError::TooLarge(n),
             e => e.to_string(),
         };
         CallError::Network(self.redact(&text))
@@ -178,12 +185,9 @@ impl Api {
         }
         let declared = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| n > max) {
-            return Err(CallError::Malformed(format!("the file is larger than {max} bytes")));
+            return Err(CallError::TooLarge(max));
         }
-        response.into_body().into_with_config().limit(max).read_to_vec().map_err(|e| match self.network(e) {
-            CallError::Malformed(_) => CallError::Malformed(format!("the file is larger than {max} bytes")),
-            e => e,
-        })
+        response.into_body().into_with_config().limit(max).read_to_vec().map_err(|e| self.network(e))
     }
 }
 
@@ -389,6 +393,7 @@ fn describe(e: &CallError, account: &Account, method: &str) -> String {
         CallError::Api { code, description, .. } => format!("Telegram answered {code} to {method}: {description}"),
         CallError::Network(m) => format!("cannot reach Telegram ({method}): {m}"),
         CallError::Malformed(m) => format!("Telegram sent a malformed answer ({m})"),
+        CallError::TooLarge(n) => format!("Telegram's answer to {method} is larger than {n} bytes"),
     }
 }
 
@@ -527,7 +532,7 @@ fn fetch(ctx: &Ctx, api: &Api, m: &MediaRef) -> Result<PathBuf, String> {
         return Err("Telegram gave no usable file path".into());
     }
     let bytes = api.download(path, MEDIA_MAX_BYTES).map_err(|e| match e {
-        CallError::Malformed(m) if m.contains("larger") => limit.clone(),
+        CallError::TooLarge(_) => limit.clone(),
         e => describe(&e, &ctx.account, "file download"),
     })?;
     let name = if m.name.is_empty() { path.rsplit('/').next().unwrap_or("file").to_string() } else { m.name.clone() };
@@ -708,6 +713,16 @@ fn strip_mentions(text: &str, entities: &Value, me: &Me) -> (String, bool) {
 // Replies
 // ---------------------------------------------------------------------------
 
+/// A failed send, for the hub's log and status.
+fn describe_send(e: &CallError) -> String {
+    match e {
+        CallError::Api { code, description, .. } => format!("Telegram answered {code} to sendMessage: {description}"),
+        CallError::Network(m) => format!("cannot reach Telegram (sendMessage): {m}"),
+        CallError::Malformed(m) => format!("Telegram sent a malformed answer ({m})"),
+        CallError::TooLarge(n) => format!("Telegram's answer to sendMessage is larger than {n} bytes"),
+    }
+}
+
 /// Sends replies (`sendMessage`, `sendChatAction`); the hub's [`super::Outbox`].
 struct Replies {
     api: Api,
@@ -757,19 +772,12 @@ impl Replies {
                     m.remove("parse_mode");
                     m.insert("text".into(), json!(plain));
                 }
-                self.send_with_retries(&body).map_err(|e| self.failed(&e))
+                self.send_with_retries(&body).map_err(|e| describe_send(&e))
             }
-            r => r.map_err(|e| self.failed(&e)),
+            r => r.map_err(|e| describe_send(&e)),
         }
     }
 
-    fn failed(&self, e: &CallError) -> String {
-        match e {
-            CallError::Api { code, description, .. } => format!("Telegram answered {code} to sendMessage: {description}"),
-            CallError::Network(m) => format!("cannot reach Telegram (sendMessage): {m}"),
-            CallError::Malformed(m) => format!("Telegram sent a malformed answer ({m})"),
-        }
-    }
 
     /// `sendMessage`, again after 429 (`retry_after`), 5xx and network errors.
     fn send_with_retries(&self, body: &Value) -> Result<(), CallError> {
