@@ -7,9 +7,10 @@
 //! - message-in → reply-out latency: from queuing a private message at the
 //!   fake to the fake receiving the bot's `sendMessage` (long poll, hub, agent
 //!   turn with the instant model, transcript fsyncs, send), median and p95;
-//! - the baseline beside it: the same hop done by a bare client in this
-//!   process (long poll `getUpdates`, then `sendMessage`), i.e. the fake's raw
-//!   round trip.
+//! - two baselines beside it: the same agent turn asked over the gateway's
+//!   WebSocket (`chat.send` until the final event), so the difference is what
+//!   the Telegram path adds; and the fake's raw round trip (a bare client in
+//!   this process long-polls `getUpdates`, then calls `sendMessage`).
 //!
 //! Usage: bench_telegram <openclaw binary> <state dir> <port> [messages]
 
@@ -25,6 +26,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_telegram::{FakeTelegram, private_text};
+use openclaw::gateway::client::{Client, Options};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "benchtg0123456789abcdef0123456789abcdef";
@@ -80,6 +82,37 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn report(label: &str, mut ms: Vec<f64>) {
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!("  {label:<44} median {:7.2} ms   p95 {:7.2} ms", percentile(&ms, 0.5), percentile(&ms, 0.95));
+}
+
+/// Agent turns over the gateway's WebSocket, from `chat.send` to the final event.
+fn websocket_turns(port: u16, n: usize) -> Vec<f64> {
+    let opts = Options {
+        url: format!("ws://127.0.0.1:{port}"),
+        token: Some(TOKEN.into()),
+        password: None,
+        timeout: WAIT,
+        scopes: vec!["operator.admin".into()],
+        device: None,
+    };
+    let mut c = Client::connect(&opts).expect("connect to the gateway");
+    let mut times = Vec::with_capacity(n);
+    for i in 0..=n {
+        let started = Instant::now();
+        let r = c.call("chat.send", json!({"sessionKey": "agent:main:bench-ws", "message": format!("ping {i}")})).expect("chat.send");
+        let run = r["runId"].as_str().unwrap_or_default().to_string();
+        loop {
+            let ev = c.next_event().expect("event");
+            let p = &ev["payload"];
+            if ev["event"] == "chat" && p["runId"] == run.as_str() && p["state"] == "final" {
+                break;
+            }
+        }
+        if i > 0 {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    c.close();
+    times
 }
 
 /// The raw hop: a bare client long-polls, gets the message, answers it.
@@ -178,6 +211,7 @@ fn main() {
     }
     println!("message in → reply out ({n} messages, instant fake model, one at a time):");
     report("gateway (poll, hub, agent turn, sendMessage)", times);
+    report("baseline: the same turn over WebSocket", websocket_turns(port, n));
     report("baseline: bare client getUpdates + sendMessage", baseline(&tg, n));
     let rss_end = rss_kib(pid);
     println!("  RSS after the messages: {:.2} MiB", rss_end as f64 / 1024.0);

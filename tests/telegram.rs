@@ -17,8 +17,9 @@ const BOT: &str = "111:AAbot-token";
 const BOT_ID: i64 = 111;
 const WAIT: Duration = Duration::from_secs(20);
 
+/// A test's home and fakes (a test's gateway is a later local, so it is
+/// dropped, i.e. stopped, before these).
 struct Rig {
-    // Dropped in this order: the gateway first, then the fakes.
     home: Home,
     tg: FakeTelegram,
     model: FakeModel,
@@ -405,4 +406,27 @@ fn telegram_channels_add_connects_a_running_gateway_and_remove_stops_it() {
     let n = r.tg.calls(BOT, "getUpdates").len();
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(r.tg.calls(BOT, "getUpdates").len(), n);
+}
+
+#[test]
+fn telegram_tokens_never_reach_the_log_even_at_trace_level() {
+    use std::io::BufRead;
+    let mut r = rig("tg-log", &format!("botToken: \"{BOT}\", allowFrom: [\"42\"]"));
+    r.home.set_env("RUST_LOG", "trace");
+    let log = r.home.dir.join("gateway.log");
+    let port = crate::util::free_port();
+    let mut cmd = r.home.command(&["gateway", "--port", &port.to_string()]);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut first).unwrap();
+    let gw = GatewayProc { child, port };
+    // A full exchange, including a failed call.
+    r.tg.fail(BOT, "getUpdates", Failure::status(500, "Internal Server Error"));
+    r.tg.push(BOT, private_text(42, "Ann", "log me"));
+    assert_eq!(r.tg.wait_sent(BOT, 1, WAIT).len(), 1);
+    drop(gw);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("channel telegram"), "the log was written: {}", &text[..text.len().min(2000)]);
+    assert!(!text.contains("AAbot-token"), "the token leaked into the log");
 }
