@@ -278,18 +278,13 @@ pub fn run(ctx: Ctx) {
     let mut backoff = Backoff::default();
     let me = loop {
         let Some(result) = call_until_stopped(&ctx.stop, &api, "getMe", json!({}), CALL_TIMEOUT) else { return };
-        match result.map(|v| me_from(&v)) {
-            Ok(Some((me, shown))) => {
+        let no_id = || CallError::Malformed("getMe: the answer has no bot id".into());
+        match result.and_then(|v| me_from(&v).ok_or_else(no_id)) {
+            Ok((me, shown)) => {
                 ctx.status.bot(shown);
                 ctx.status.connected(true);
                 log::info!("channel {}: connected as @{}", ctx.account.label(), me.username);
                 break me;
-            }
-            Ok(None) => {
-                let e = CallError::Malformed("getMe: the answer has no bot id".into());
-                if fail(&ctx, &e, "getMe", &mut backoff) {
-                    return;
-                }
             }
             Err(e) => {
                 if fail(&ctx, &e, "getMe", &mut backoff) {
@@ -533,6 +528,8 @@ fn fetch(ctx: &Ctx, api: &Api, m: &MediaRef) -> Result<PathBuf, String> {
     }
     let bytes = api.download(path, MEDIA_MAX_BYTES).map_err(|e| match e {
         CallError::TooLarge(_) => limit.clone(),
+        // Not a token problem here (a 404 is an expired file).
+        CallError::Api { code, .. } => format!("the download answered HTTP {code}"),
         e => describe(&e, &ctx.account, "file download"),
     })?;
     let name = if m.name.is_empty() { path.rsplit('/').next().unwrap_or("file").to_string() } else { m.name.clone() };
@@ -552,7 +549,10 @@ fn safe_file_path(p: &str) -> bool {
 fn id_string(v: &Value) -> Option<String> {
     match v {
         Value::Number(n) => n.as_i64().map(|n| n.to_string()),
-        Value::String(s) if !s.is_empty() && s.len() <= 32 && s.trim_start_matches('-').chars().all(|c| c.is_ascii_digit()) => Some(s.clone()),
+        Value::String(s) => {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            (!digits.is_empty() && digits.len() <= 20 && digits.chars().all(|c| c.is_ascii_digit())).then(|| s.clone())
+        }
         _ => None,
     }
 }
@@ -777,7 +777,6 @@ impl Replies {
             r => r.map_err(|e| describe_send(&e)),
         }
     }
-
 
     /// `sendMessage`, again after 429 (`retry_after`), 5xx and network errors.
     fn send_with_retries(&self, body: &Value) -> Result<(), CallError> {
@@ -1229,6 +1228,10 @@ mod tests {
         assert_eq!(utf16_range("é👋x", 2, 1), None, "inside a surrogate pair");
         assert_eq!(utf16_range("ab", 1, 5), None);
         assert!(safe_file_path("photos/file_1.jpg"));
+        assert_eq!(id_string(&json!("-100")), Some("-100".into()));
+        for bad in [json!("-"), json!(""), json!("1e3"), json!(1.5), json!(null), json!("--1")] {
+            assert_eq!(id_string(&bad), None, "{bad}");
+        }
         for bad in ["", "/etc/passwd", "a/../b", "a?b", "a//b"] {
             assert!(!safe_file_path(bad), "{bad}");
         }
