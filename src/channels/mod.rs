@@ -21,6 +21,7 @@ pub mod cli;
 pub mod discord;
 pub mod hub;
 pub mod pairing;
+pub mod telegram;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -373,7 +374,7 @@ pub struct Driver {
 /// The driver of `kind`, if this build has one.
 fn driver(kind: Kind) -> Option<Driver> {
     match kind {
-        Kind::Telegram => None,
+        Kind::Telegram => Some(Driver { run: telegram::run, probe: telegram::probe }),
         Kind::Discord => Some(Driver { run: discord::run, probe: discord::probe }),
     }
 }
