@@ -55,7 +55,10 @@ pub fn run(args: Args, env: Env) -> ExitCode {
         Command::Devices { conn, cmd } => companion::devices(&paths, &env, cwd.as_deref(), &conn, &cmd),
         Command::Channels(cmd) => crate::channels::cli::run(&paths, &env, cwd.as_deref(), &cmd),
         Command::Pairing(cmd) => crate::channels::cli::pairing(&paths, &cmd),
-        Command::Onboard(opts) => crate::onboard::run(*opts, &paths, &env, cwd.as_deref()),
+        Command::Onboard(mut opts) => {
+            opts.profile = args.profile.clone();
+            crate::onboard::run(*opts, &paths, &env, cwd.as_deref())
+        }
     }
 }
 

@@ -764,9 +764,10 @@ an existing gateway token is reused). Asks questions on the terminal unless
   --skip-channels, --skip-skills, --skip-ui, --skip-health
                              Skip those steps (non-interactive runs otherwise wait up to
                              15 s for the gateway to answer a health check)
+  --install-daemon           Install the gateway as a systemd service (as `openclaw gateway
+                             install`; not in a container)
   --skip-daemon, --no-install-daemon
-                             Do not set up a service (onboarding never installs one; see the
-                             README for systemd)
+                             Do not set up a service
   --json                     Print a JSON summary (progress goes to stderr)
 
 OpenAI Codex (--auth-choice openai-codex) signs in with a browser. The browser is sent back
@@ -779,9 +780,6 @@ fn parse_onboard(p: &mut lexopt::Parser) -> Result<Command, lexopt::Error> {
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(ONBOARD_HELP)),
-            Long("install-daemon") => {
-                return Err("--install-daemon: onboarding does not install a service here; run the gateway under systemd (see the README) and pass --skip-daemon".into());
-            }
             Long(name) if crate::onboard::Opts::SWITCHES.contains(&name) => {
                 let name = name.to_string();
                 o.switch(&name);
@@ -943,7 +941,8 @@ mod tests {
         assert!(o.non_interactive && o.accept_risk && o.skip_daemon);
         assert_eq!((o.mode.as_deref(), o.gateway_token.as_deref()), (Some("local"), Some("t")));
         assert_eq!(parse(&["onboard", "-h"]).unwrap().command, Command::Help(ONBOARD_HELP));
-        assert!(parse(&["onboard", "--install-daemon"]).unwrap_err().contains("systemd"));
+        let Command::Onboard(o) = parse(&["onboard", "--install-daemon"]).unwrap().command else { panic!() };
+        assert!(o.install_daemon && !o.skip_daemon);
         assert!(parse(&["onboard", "--mode"]).is_err(), "--mode needs a value");
         assert!(parse(&["onboard", "extra"]).is_err());
     }

@@ -17,6 +17,10 @@ fn main() -> ExitCode {
         _ => "warn",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter))
+        // Their debug and trace lines show request URLs and raw requests, with
+        // bot tokens in the URLs (Telegram) and keys in headers.
+        .filter_module("ureq", log::LevelFilter::Info)
+        .filter_module("ureq_proto", log::LevelFilter::Info)
         .target(env_logger::Target::Pipe(Box::new(openclaw::gateway::logbuf::Tee)))
         .init();
     app::run(args, paths::process_env())

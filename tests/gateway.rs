@@ -1480,7 +1480,8 @@ fn read_methods_return_their_shapes() {
     assert_eq!(sl["sessions"], json!([]));
     let cs = w.ok("channels.status", json!({}));
     assert_eq!(cs["channels"], json!({}));
-    assert_eq!(cs["channelOrder"], json!([]));
+    assert_eq!(cs["channelOrder"], json!(["telegram", "discord"]));
+    assert_eq!(cs["channelAccounts"], json!({}), "no channel configured: {cs}");
     let ex = w.ok("sandbox.explain", json!({}));
     assert_eq!(ex["agentId"], "main", "{ex}");
     assert_eq!(ex["sandbox"]["mode"], "off", "{ex}");

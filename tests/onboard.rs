@@ -216,7 +216,6 @@ fn bad_flags_and_configs_change_nothing() {
         (&["--mode", "remote"], 1, "Missing --remote-url (non-interactive remote mode)."),
         (&["--mode", "remote", "--remote-url", "http//x"], 1, "Invalid --remote-url"),
         (&["--secret-input-mode", "vault"], 1, "Invalid --secret-input-mode"),
-        (&["--install-daemon"], 2, "--install-daemon"),
         (&["--frobnicate"], 2, "--frobnicate"),
     ];
     for (args, code, text) in cases {

@@ -214,3 +214,18 @@ fn systemctl_calls_and_status() {
     assert_eq!(calls(), format!("{user}disable --now openclaw-gateway.service\n{user}daemon-reload\n"));
     assert!(!unit.exists());
 }
+
+#[test]
+fn onboard_install_daemon_installs_the_same_unit() {
+    let (h, unit) = home("svc-onboard", "none");
+    let out = h.run(&[
+        "onboard", "--non-interactive", "--accept-risk", "--mode", "local", "--gateway-port", "19321", "--auth-choice", "skip",
+        "--skip-channels", "--skip-health", "--install-daemon",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let text = std::fs::read_to_string(&unit).unwrap_or_else(|e| panic!("no unit at {} ({e}): {}", unit.display(), out.all()));
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_openclaw")).unwrap();
+    assert!(has_line(&text, &format!("ExecStart={} gateway --port 19321", exe.display())), "{text}");
+    assert!(has_line(&text, "NoNewPrivileges=yes"), "{text}");
+    verify(&unit);
+}

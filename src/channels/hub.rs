@@ -141,8 +141,8 @@ impl Hub {
     }
 
     /// Config `allowFrom` (with `telegram:`/`tg:`/`discord:` prefixes and
-    /// `*`) or approved through pairing.
-    fn allowed(&self, account: &Account, msg: &Inbound) -> bool {
+    /// `*`) or approved through pairing. Drivers ask before fetching files.
+    pub fn allowed(&self, account: &Account, msg: &Inbound) -> bool {
         let matches = |entry: &str| {
             let e = entry.trim();
             let e = e.split_once(':').filter(|(p, _)| ["telegram", "tg", "discord", "user"].contains(&p.to_lowercase().as_str())).map_or(e, |(_, r)| r);

@@ -18,8 +18,10 @@
 //! [`Status`], and never panics on platform input.
 
 pub mod cli;
+pub mod discord;
 pub mod hub;
 pub mod pairing;
+pub mod telegram;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -372,8 +374,8 @@ pub struct Driver {
 /// The driver of `kind`, if this build has one.
 fn driver(kind: Kind) -> Option<Driver> {
     match kind {
-        Kind::Telegram => None,
-        Kind::Discord => None,
+        Kind::Telegram => Some(Driver { run: telegram::run, probe: telegram::probe }),
+        Kind::Discord => Some(Driver { run: discord::run, probe: discord::probe }),
     }
 }
 

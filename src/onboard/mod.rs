@@ -45,6 +45,10 @@ pub struct Opts {
     pub skip_ui: bool,
     pub skip_health: bool,
     pub skip_daemon: bool,
+    /// `--install-daemon`: install the systemd service (`openclaw gateway install`).
+    pub install_daemon: bool,
+    /// The `--profile` the command runs under (names the service unit).
+    pub profile: Option<String>,
     pub json: bool,
     pub workspace: Option<String>,
     pub flow: Option<String>,
@@ -72,7 +76,7 @@ impl Opts {
     /// The flags without a value.
     pub const SWITCHES: &'static [&'static str] = &[
         "non-interactive", "accept-risk", "reset", "skip-channels", "skip-skills", "skip-ui", "skip-health", "skip-daemon",
-        "no-install-daemon", "json",
+        "no-install-daemon", "install-daemon", "json",
     ];
     /// The flags with a value.
     pub const VALUES: &'static [&'static str] = &[
@@ -93,6 +97,7 @@ impl Opts {
             "skip-ui" => self.skip_ui = true,
             "skip-health" => self.skip_health = true,
             "json" => self.json = true,
+            "install-daemon" => self.install_daemon = true,
             _ => self.skip_daemon = true,
         }
     }
@@ -595,6 +600,11 @@ fn local(opts: &Opts, c: &Checked, steps: Steps, paths: &Paths, env: &Env, cwd: 
     if !opts.skip_daemon {
         if in_container() {
             ui.say("Gateway service: skipped (running in a container; the container runtime keeps the gateway running).");
+        } else if opts.install_daemon {
+            let action = crate::service::Action::Install { port: Some(gw.port.to_string()), force: false };
+            if crate::service::run(action, paths, env, opts.profile.as_deref(), cwd) != std::process::ExitCode::SUCCESS {
+                return Err("installing the gateway service failed (see above); the config is written, fix that and run `openclaw gateway install`".into());
+            }
         } else {
             ui.say("Gateway service: not installed by onboarding. Run `openclaw gateway` (or under systemd, see the README).");
         }
@@ -878,8 +888,12 @@ fn finish(opts: &Opts, choice: auth::Choice, gw: &Gateway, workspace: &Path, aut
 }
 
 /// Whether this process runs in a container (Docker, Podman).
+/// Whether this process runs in a container: Docker's or Podman's bind
+/// mounts of `/etc/hostname` and friends (not `/.dockerenv`, which some hosts
+/// have too), or Podman's marker file.
 fn in_container() -> bool {
-    Path::new("/.dockerenv").exists() || Path::new("/run/.containerenv").exists()
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    !crate::docker::own::candidates(&mountinfo, "").is_empty() || Path::new("/run/.containerenv").exists()
 }
 
 /// Whether a browser can be opened here.
