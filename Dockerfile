@@ -35,15 +35,29 @@ RUN set -eu; \
     if [ ! -d "$(rustc --print sysroot)/lib/rustlib/$target/lib" ]; then rustup target add "$target"; fi
 WORKDIR /src
 
-# Dependencies only. The placeholders satisfy every target Cargo.toml names;
-# the fingerprints of the placeholder crate are removed afterwards so that
-# the real sources are always compiled, whatever their timestamps.
+# Dependencies only. Placeholders stand in for the library, the binary and every
+# [[bin]], [[example]], [[test]] and [[bench]] target Cargo.toml names (cargo
+# checks that their files exist); the fingerprints of the placeholder crate are
+# removed afterwards so that the real sources are always compiled, whatever
+# their timestamps. examples/ and tests/ never enter the image's context.
 COPY Cargo.toml Cargo.lock build.rs ./
 RUN set -eu; \
     target="$(uname -m)-unknown-linux-musl"; \
-    mkdir -p src examples tests; \
+    mkdir -p src; \
     : > src/lib.rs; \
-    for f in src/main.rs examples/fake_model.rs examples/bench_agent.rs tests/tests.rs; do echo 'fn main() {}' > "$f"; done; \
+    echo 'fn main() {}' > src/main.rs; \
+    awk -F'"' ' \
+      function emit() { \
+        if (kind == "") return; \
+        if (path == "") path = (kind == "bin" ? "src/bin" : kind == "bench" ? "benches" : kind "s") "/" name ".rs"; \
+        print path; kind = ""; \
+      } \
+      /^\[\[(bin|example|test|bench)\]\]/ { emit(); kind = substr($0, 3, index($0, "]]") - 3); name = ""; path = ""; next } \
+      /^\[/ { emit(); next } \
+      kind != "" && /^name *=/ { name = $2 } \
+      kind != "" && /^path *=/ { path = $2 } \
+      END { emit() }' Cargo.toml \
+    | while read -r f; do mkdir -p "$(dirname "$f")"; [ -e "$f" ] || echo 'fn main() {}' > "$f"; done; \
     cargo build --release --locked --target "$target"; \
     rm -rf src target/"$target"/release/.fingerprint/openclaw-* target/"$target"/release/deps/openclaw-* \
       target/"$target"/release/deps/libopenclaw-* target/"$target"/release/openclaw*
