@@ -617,6 +617,15 @@ pub fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
     Ok(buf)
 }
 
+/// A random fraction in `[0, 1)` for jitter (not for secrets); 0.5 when
+/// `/dev/urandom` cannot be read.
+pub fn random_fraction() -> f64 {
+    match random_bytes::<8>() {
+        Ok(b) => (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64,
+        Err(_) => 0.5,
+    }
+}
+
 /// Returns `bytes` random bytes as lowercase hex (`2 * bytes` characters).
 ///
 /// Gateway tokens use 32 bytes, which gives 64 hex characters and 256 bits

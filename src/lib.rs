@@ -41,6 +41,17 @@ pub fn shorten(s: &str, max: usize) -> String {
     }
 }
 
+/// The settings every outgoing HTTP client shares (model providers, OAuth,
+/// chat platforms, health probes): statuses are answers, not errors, no
+/// redirects are followed, and we say who we are. Callers add their
+/// deadline, buffer sizes or user agent and `build()`.
+pub fn http_config() -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(format!("openclaw/{VERSION}"))
+}
+
 pub mod cli;
 pub mod app;
 pub mod paths;

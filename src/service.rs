@@ -593,12 +593,7 @@ fn probe_healthz(host: &str, port: u16) -> Value {
 /// `GET url` (plain HTTP, no proxy, no redirects) within `timeout`, as
 /// [`probe_healthz`]; also `openclaw gateway probe`, the image's health check.
 pub fn probe_url(url: &str, timeout: Duration) -> Value {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .max_redirects(0)
-        .timeout_global(Some(timeout))
-        .build();
+    let config = crate::http_config().proxy(None).timeout_global(Some(timeout)).build();
     let agent = ureq::Agent::new_with_config(config);
     let started = Instant::now();
     match agent.get(url).call() {

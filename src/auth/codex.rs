@@ -184,12 +184,7 @@ pub fn refresh(ep: &Endpoints, refresh_token: &str) -> Result<Tokens, String> {
 }
 
 fn token_call(ep: &Endpoints, form: &[(&str, &str)]) -> Result<Tokens, String> {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(format!("openclaw/{}", crate::VERSION))
-        .timeout_global(Some(TOKEN_DEADLINE))
-        .build();
+    let config = crate::http_config().timeout_global(Some(TOKEN_DEADLINE)).build();
     let agent = ureq::Agent::new_with_config(config);
     let mut response = agent
         .post(ep.token_url())

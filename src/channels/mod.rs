@@ -575,6 +575,14 @@ pub fn dm_policy_name(p: DmPolicy) -> &'static str {
     }
 }
 
+/// The wait before attempt `n` (1-based) after failures: 1, 2, 4 … s up to
+/// `max`, each between half and all of that (jitter, so many bots do not
+/// retry in step).
+pub fn backoff(n: u32, max: Duration) -> Duration {
+    let base = Duration::from_secs(1u64 << n.saturating_sub(1).min(16)).min(max);
+    base.mul_f64(0.5 + crate::crypto::random_fraction() / 2.0)
+}
+
 /// Splits `text` into pieces of at most `limit` characters, preferring a
 /// paragraph break, then a line break, then a space in the last part of a
 /// piece; never inside a character.
@@ -658,6 +666,18 @@ mod tests {
         let e = dc.token_error.clone().unwrap();
         assert!(e.contains("openclaw channels add --channel discord --token") && e.contains("DISCORD_BOT_TOKEN"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        for _ in 0..50 {
+            let b = backoff(1, Duration::from_secs(60));
+            assert!(b >= Duration::from_millis(500) && b <= Duration::from_secs(1), "{b:?}");
+            let b = backoff(40, Duration::from_secs(60));
+            assert!(b >= Duration::from_secs(30) && b <= Duration::from_secs(60), "{b:?}");
+            assert!((0.0..1.0).contains(&crate::crypto::random_fraction()));
+        }
+        assert!(backoff(4, Duration::from_secs(60)) >= Duration::from_secs(4));
     }
 
     #[test]

@@ -204,7 +204,7 @@ fn id_of(v: &Value) -> Option<String> {
 }
 
 fn requests(v: &Value) -> Vec<Request> {
-    let ms = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).and_then(parse_iso).unwrap_or(0);
+    let ms = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).and_then(crate::agent::sessions::parse_iso).unwrap_or(0);
     v.get("requests")
         .and_then(Value::as_array)
         .map(|a| {
@@ -232,48 +232,15 @@ fn new_code() -> Result<String, String> {
     Ok(bytes.iter().map(|b| ALPHABET[(b & 31) as usize] as char).collect())
 }
 
-/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
-pub fn parse_iso(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let ms = if b[19] == b'.' { num(20..23).unwrap_or(0) } else { 0 };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, m) = if mo <= 2 { (y as i64 - 1, mo + 9) } else { (y as i64, mo - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m as i64 + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + (h * 3600 + mi * 60 + se) as i64;
-    u64::try_from(secs).ok().map(|s| s * 1000 + ms)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::sessions::iso;
 
     fn store() -> (PathBuf, Store) {
         let dir = std::env::temp_dir().join(format!("oc-pairing-{}", crate::crypto::random_hex_token(6).unwrap()));
         std::fs::create_dir_all(&dir).unwrap();
         let s = Store::new(&dir);
         (dir, s)
-    }
-
-    #[test]
-    fn iso_round_trip() {
-        for ms in [0, 1_700_000_000_123, 1_790_000_000_000] {
-            assert_eq!(parse_iso(&iso(ms)), Some(ms), "{}", iso(ms));
-        }
-        assert_eq!(parse_iso("yesterday"), None);
     }
 
     #[test]

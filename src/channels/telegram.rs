@@ -110,13 +110,7 @@ struct Api {
 fn agent() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
     AGENT.get_or_init(|| {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .input_buffer_size(16 << 10)
-            .output_buffer_size(16 << 10)
-            .user_agent(format!("openclaw/{}", crate::VERSION))
-            .max_redirects(0)
-            .build();
+        let config = crate::http_config().input_buffer_size(16 << 10).output_buffer_size(16 << 10).build();
         ureq::Agent::new_with_config(config)
     })
 }
@@ -392,25 +386,17 @@ fn describe(e: &CallError, account: &Account, method: &str) -> String {
     }
 }
 
-/// Exponential backoff with ±25 % jitter.
-#[derive(Debug)]
+/// Consecutive failures, and the jittered wait they call for
+/// ([`super::backoff`], capped at [`BACKOFF_MAX`]).
+#[derive(Debug, Default)]
 struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff { next: BACKOFF_MIN }
-    }
+    failures: u32,
 }
 
 impl Backoff {
     fn next(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (base * 2).min(BACKOFF_MAX);
-        let r = crate::crypto::random_bytes::<2>().map(u16::from_le_bytes).unwrap_or(32768);
-        // 0.75 … 1.25 of the base.
-        base.mul_f64(0.75 + f64::from(r) / f64::from(u16::MAX) / 2.0)
+        self.failures += 1;
+        super::backoff(self.failures, BACKOFF_MAX)
     }
 }
 
@@ -1210,15 +1196,6 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
         std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn backoff_grows_with_jitter_and_stays_capped() {
-        let mut b = Backoff::default();
-        let waits: Vec<Duration> = (0..10).map(|_| b.next()).collect();
-        assert!(waits[0] >= BACKOFF_MIN.mul_f64(0.75) && waits[0] <= BACKOFF_MIN.mul_f64(1.25), "{waits:?}");
-        assert!(waits[2] >= Duration::from_secs(3), "{waits:?}");
-        assert!(waits.iter().all(|w| *w <= BACKOFF_MAX.mul_f64(1.25)), "{waits:?}");
     }
 
     #[test]

@@ -357,11 +357,7 @@ fn ollama(cx: &Cx, ui: &mut Ui, edits: &mut Edits) -> Result<Option<String>, Str
 
 /// The model ids an OpenAI-compatible server lists (`GET {base}/models`, 5 s).
 fn list_models(base: &str) -> Result<Vec<String>, String> {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build();
+    let config = crate::http_config().timeout_global(Some(Duration::from_secs(5))).build();
     let mut r = ureq::Agent::new_with_config(config).get(format!("{base}/models")).call().map_err(|e| e.to_string())?;
     if r.status().as_u16() != 200 {
         return Err(format!("HTTP {}", r.status().as_u16()));

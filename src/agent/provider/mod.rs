@@ -498,11 +498,7 @@ fn recv(rx: &Receiver<Msg>, until: Instant, abort: &AtomicBool) -> Result<Msg, E
 fn agent() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
     AGENT.get_or_init(|| {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(format!("openclaw/{}", crate::VERSION))
-            .max_redirects(0)
-            .build();
+        let config = crate::http_config().build();
         ureq::Agent::new_with_config(config)
     })
 }

@@ -34,6 +34,7 @@ use serde_json::Value;
 
 use super::{Account, Ctx, DEFAULT_ACCOUNT, Outbox};
 use crate::agent::runtime::MEDIA_MAX_BYTES;
+use crate::crypto::random_fraction;
 use crate::gateway::ws::Message;
 use rest::Rest;
 use socket::Socket;
@@ -110,17 +111,9 @@ fn bad_token(account: &Account, what: &str) -> String {
     )
 }
 
-/// A random fraction in `[0, 1)`.
-fn jitter() -> f64 {
-    let bytes = crate::crypto::random_bytes::<8>().unwrap_or([0x80, 0, 0, 0, 0, 0, 0, 0]);
-    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// The wait before attempt `n` (1-based) after failures: 1, 2, 4 … 60 s,
-/// each between half and all of that.
+/// The wait before attempt `n` (1-based) after failures: 1, 2, 4 … 60 s.
 fn backoff(n: u32) -> Duration {
-    let base = Duration::from_secs(1u64 << n.saturating_sub(1).min(6)).min(Duration::from_secs(60));
-    base.mul_f64(0.5 + jitter() / 2.0)
+    super::backoff(n, Duration::from_secs(60))
 }
 
 /// A resumable session.
@@ -195,7 +188,7 @@ impl Link {
                     self.ctx.status.error(why);
                     self.forget_session();
                     self.gateway_url = None;
-                    wait.mul_f64(0.75 + jitter() / 2.0)
+                    wait.mul_f64(0.75 + random_fraction() / 2.0)
                 }
             };
             if self.ctx.stop.sleep(wait) {
@@ -305,7 +298,7 @@ impl Link {
     /// The connection's main loop: heartbeats and incoming payloads.
     fn pump(&mut self, sock: &mut Socket, interval: Duration) -> After {
         let label = self.ctx.account.label();
-        let mut next_beat = Instant::now() + interval.mul_f64(jitter());
+        let mut next_beat = Instant::now() + interval.mul_f64(random_fraction());
         let mut acked = true;
         let mut bad_frames = 0u32;
         loop {
@@ -360,7 +353,7 @@ impl Link {
                 }
                 op::INVALID_SESSION => {
                     sock.close(4000, "invalid session");
-                    let wait = Duration::from_millis(1000 + (4000.0 * jitter()) as u64);
+                    let wait = Duration::from_millis(1000 + (4000.0 * random_fraction()) as u64);
                     let resumable = frame.d.as_bool() == Some(true) && self.session.is_some();
                     log::info!("channel {label}: invalid session; {} in {} ms", if resumable { "resuming" } else { "identifying" }, wait.as_millis());
                     return if resumable { After::Reconnect(wait) } else { After::Identify(wait) };
@@ -459,19 +452,6 @@ fn fetch(ctx: &Ctx, a: &wire::Attachment) -> Result<std::path::PathBuf, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_to_a_minute_with_jitter() {
-        for _ in 0..50 {
-            let b = backoff(1);
-            assert!(b >= Duration::from_millis(500) && b <= Duration::from_secs(1), "{b:?}");
-            let b = backoff(20);
-            assert!(b >= Duration::from_secs(30) && b <= Duration::from_secs(60), "{b:?}");
-            let j = jitter();
-            assert!((0.0..1.0).contains(&j));
-        }
-        assert!(backoff(4) >= Duration::from_secs(4));
-    }
 
     #[test]
     fn tokens_and_bad_token_messages() {

@@ -282,11 +282,8 @@ fn channel_id(id: &str) -> Result<&str, Error> {
 fn agent() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
     AGENT.get_or_init(|| {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(format!("DiscordBot (https://github.com/openclaw/openclaw, {})", crate::VERSION))
-            .max_redirects(0)
-            .build();
+        // Discord wants "DiscordBot (url, version)".
+        let config = crate::http_config().user_agent(format!("DiscordBot (https://github.com/openclaw/openclaw, {})", crate::VERSION)).build();
         ureq::Agent::new_with_config(config)
     })
 }
