@@ -99,6 +99,35 @@ pub fn loose_permissions(path: &Path) -> io::Result<Option<u32>> {
     Ok((mode & 0o077 != 0).then_some(mode))
 }
 
+/// A private temporary folder for unit tests, removed on drop (also when the
+/// test fails): `<tmp>/openclaw-<tag>-<pid>-<n>`.
+#[cfg(test)]
+pub struct TestDir(pub PathBuf);
+
+#[cfg(test)]
+impl TestDir {
+    pub fn new(tag: &str) -> TestDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("openclaw-{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        ensure_private_dir(&p).unwrap();
+        TestDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -715,32 +715,11 @@ mod tests {
         assert_eq!(scope_of("agent:"), Scope::Session);
     }
 
-    struct Temp(PathBuf);
-
-    impl Temp {
-        fn new(tag: &str) -> Temp {
-            use std::sync::atomic::AtomicUsize;
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "openclaw-prune-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            Temp(p)
-        }
-    }
-
-    impl Drop for Temp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::fsutil::TestDir as Temp;
 
     #[test]
     fn scratch_folders_are_checked_before_deletion() {
-        let t = Temp::new("scratch");
+        let t = Temp::new("prune-scratch");
         let root = t.0.join("sandboxes");
         let agent = t.0.join("workspace");
         fs::create_dir_all(&agent).unwrap();

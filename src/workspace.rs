@@ -800,22 +800,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    /// A temp folder removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let d = std::env::temp_dir().join(format!("openclaw-workspace-{tag}-{}-{}", std::process::id(), unique()));
-            ensure_private_dir(&d).unwrap();
-            TempDir(d)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::fsutil::TestDir as TempDir;
 
     /// A workspace folder and a sibling "outside" folder, both temporary.
     fn setup(tag: &str) -> (TempDir, Root, PathBuf) {
@@ -840,7 +825,7 @@ mod tests {
 
     #[test]
     fn open_needs_an_existing_folder() {
-        let t = TempDir::new("open");
+        let t = TempDir::new("workspace-open");
         assert!(matches!(Root::open(&t.0.join("missing"), Access::ReadWrite, None), Err(Error::RootNotDir { .. })));
         fs::write(t.0.join("file"), "x").unwrap();
         assert!(matches!(Root::open(&t.0.join("file"), Access::ReadWrite, None), Err(Error::RootNotDir { .. })));

@@ -912,26 +912,7 @@ mod tests {
 
     use crate::fsutil::ensure_private_dir;
 
-    /// A temp folder removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let d = std::env::temp_dir().join(format!("openclaw-patch-{tag}-{}-{n}", std::process::id()));
-            let _ = fs::remove_dir_all(&d);
-            ensure_private_dir(&d).unwrap();
-            TempDir(d)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::fsutil::TestDir as TempDir;
 
     /// A workspace folder and a sibling "outside" folder, both temporary.
     fn setup(tag: &str) -> (TempDir, Root, PathBuf) {

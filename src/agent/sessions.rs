@@ -719,28 +719,7 @@ mod tests {
 
     use super::*;
 
-    struct Temp(PathBuf);
-
-    impl Temp {
-        fn new(tag: &str) -> Temp {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "openclaw-sessions-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            Temp(p)
-        }
-    }
-
-    impl Drop for Temp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::fsutil::TestDir as Temp;
 
     const T0: u64 = 1_700_000_000_000;
 
@@ -807,7 +786,7 @@ mod tests {
         check_session_id(&crate::crypto::uuid_v4().unwrap()).unwrap();
         check_session_id("abc-topic-42_x").unwrap();
 
-        let t = Temp::new("bad");
+        let t = Temp::new("sessions-bad");
         let store = Store::new(&t.0, "main");
         for id in ["../../x", "x/../../y", "/tmp/evil"] {
             assert!(matches!(store.transcript_path(id), Err(Error::BadSessionId(_))));
@@ -823,7 +802,7 @@ mod tests {
 
     #[test]
     fn session_ids_from_a_hand_edited_store_are_refused() {
-        let t = Temp::new("handedit");
+        let t = Temp::new("sessions-handedit");
         let store = Store::new(&t.0, "main");
         let good = store.ensure("agent:main:main", T0).unwrap();
         let mut index: Value = serde_json::from_slice(&fs::read(store.path()).unwrap()).unwrap();
@@ -857,7 +836,7 @@ mod tests {
 
     #[test]
     fn ensure_touch_list_and_reset() {
-        let t = Temp::new("lifecycle");
+        let t = Temp::new("sessions-lifecycle");
         let store = Store::new(&t.0, "Ops").with_cwd("/work/ops");
         assert_eq!(store.path(), t.0.join("agents/ops/sessions/sessions.json"));
         assert_eq!(store.entry("agent:ops:main").unwrap(), None);
@@ -928,7 +907,7 @@ mod tests {
 
     #[test]
     fn append_then_load_round_trip() {
-        let t = Temp::new("roundtrip");
+        let t = Temp::new("sessions-roundtrip");
         let store = Store::new(&t.0, "main");
         let sid = store.ensure("agent:main:main", T0).unwrap().session_id;
         let a = store.append_message(&sid, msg("hello")).unwrap();
@@ -965,7 +944,7 @@ mod tests {
 
     #[test]
     fn bad_entries_and_oversized_lines_are_refused() {
-        let t = Temp::new("badentry");
+        let t = Temp::new("sessions-badentry");
         let store = Store::new(&t.0, "main");
         let sid = store.ensure("agent:main:main", T0).unwrap().session_id;
         let path = store.transcript_path(&sid).unwrap();
@@ -980,7 +959,7 @@ mod tests {
 
     #[test]
     fn a_torn_tail_is_dropped_and_cut_and_the_next_append_is_clean() {
-        let t = Temp::new("torn");
+        let t = Temp::new("sessions-torn");
         let store = Store::new(&t.0, "main");
         let sid = store.ensure("agent:main:main", T0).unwrap().session_id;
         let path = store.transcript_path(&sid).unwrap();
@@ -1032,7 +1011,7 @@ mod tests {
 
     #[test]
     fn garbage_mid_file_and_a_corrupt_header_never_wipe_history() {
-        let t = Temp::new("garbage");
+        let t = Temp::new("sessions-garbage");
         let store = Store::new(&t.0, "main");
         let sid = store.ensure("agent:main:main", T0).unwrap().session_id;
         let path = store.transcript_path(&sid).unwrap();
@@ -1056,7 +1035,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_survive_a_rewrite_and_a_corrupt_store_is_left_alone() {
-        let t = Temp::new("unknown");
+        let t = Temp::new("sessions-unknown");
         let store = Store::new(&t.0, "main");
         let upstream = json!({
             "agent:main:main": {
@@ -1090,7 +1069,7 @@ mod tests {
 
     #[test]
     fn files_are_0600_and_folders_0700() {
-        let t = Temp::new("modes");
+        let t = Temp::new("sessions-modes");
         let store = Store::new(&t.0, "main");
         let sid = store.ensure("agent:main:main", T0).unwrap().session_id;
         store.append_message(&sid, msg("x")).unwrap();
@@ -1114,7 +1093,7 @@ mod tests {
 
     #[test]
     fn concurrent_appends_keep_every_line_whole_and_chained() {
-        let t = Temp::new("concurrent");
+        let t = Temp::new("sessions-concurrent");
         let store = Store::new(&t.0, "main");
         let sid = store.ensure("agent:main:main", T0).unwrap().session_id;
         let threads: Vec<_> = (0..4)

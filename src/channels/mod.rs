@@ -640,9 +640,8 @@ mod tests {
 
     #[test]
     fn accounts_resolve_tokens_from_config_file_and_env() {
-        let dir = std::env::temp_dir().join(format!("oc-ch-{}", crate::crypto::random_hex_token(6).unwrap()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("tok");
+        let dir = crate::fsutil::TestDir::new("channels-accounts");
+        let file = dir.path().join("tok");
         std::fs::write(&file, "file-token\n").unwrap();
         let c = config(&format!(
             r#"{{"channels":{{"telegram":{{"botToken":"123:abc","accounts":{{"work":{{"tokenFile":"{}","allowFrom":["7"]}},"off":{{"enabled":false,"botToken":"x"}}}}}},"discord":{{"enabled":true}}}}}}"#,
@@ -665,7 +664,6 @@ mod tests {
         assert!(!dc.runnable());
         let e = dc.token_error.clone().unwrap();
         assert!(e.contains("openclaw channels add --channel discord --token") && e.contains("DISCORD_BOT_TOKEN"), "{e}");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -236,11 +236,10 @@ fn new_code() -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn store() -> (PathBuf, Store) {
-        let dir = std::env::temp_dir().join(format!("oc-pairing-{}", crate::crypto::random_hex_token(6).unwrap()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let s = Store::new(&dir);
-        (dir, s)
+    fn store() -> (crate::fsutil::TestDir, Store) {
+        let t = crate::fsutil::TestDir::new("pairing");
+        let s = Store::new(t.path());
+        (t, s)
     }
 
     #[test]
@@ -255,7 +254,8 @@ mod tests {
 
     #[test]
     fn request_pending_full_expiry_and_approve() {
-        let (dir, s) = store();
+        let (t, s) = store();
+        let dir = t.path();
         let t = 1_790_000_000_000;
         let Requested::New(code) = s.request("telegram", "111", json!({"accountId": "default"}), t).unwrap() else {
             panic!("first request gets a code")
@@ -288,12 +288,12 @@ mod tests {
         let v: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
         assert_eq!(v["version"], 1);
         assert!(v["requests"][0]["createdAt"].as_str().unwrap().ends_with('Z'));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn named_accounts_have_their_own_allow_file_and_corrupt_files_are_kept() {
-        let (dir, s) = store();
+        let (t, s) = store();
+        let dir = t.path();
         let t = 1_790_000_000_000;
         let Requested::New(code) = s.request("discord", "9", json!({"accountId": "work"}), t).unwrap() else { panic!() };
         s.approve("discord", &code, t).unwrap();
@@ -305,6 +305,5 @@ mod tests {
         let e = s.request("telegram", "1", json!({}), t).unwrap_err();
         assert!(e.contains("telegram-pairing.json") && e.contains("fix or remove"), "{e}");
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "{not json");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -584,28 +584,7 @@ mod tests {
 
     use super::*;
 
-    struct Temp(PathBuf);
-
-    impl Temp {
-        fn new(tag: &str) -> Temp {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "openclaw-devices-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = fs::remove_dir_all(&p);
-            fs::create_dir_all(&p).unwrap();
-            Temp(p)
-        }
-    }
-
-    impl Drop for Temp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::fsutil::TestDir as Temp;
 
     const T0: u64 = 1_700_000_000_000;
 
@@ -649,7 +628,7 @@ mod tests {
 
     #[test]
     fn request_supersedes_older_request_of_the_same_device() {
-        let t = Temp::new("request");
+        let t = Temp::new("devices-request");
         let s = Store::new(&t.0);
         let (a, sup) = s.request(&info("d1", "operator", &["read"]), false, T0).unwrap();
         assert!(sup.is_empty());
@@ -668,7 +647,7 @@ mod tests {
 
     #[test]
     fn expired_requests_are_dropped_and_persisted() {
-        let t = Temp::new("ttl");
+        let t = Temp::new("devices-ttl");
         let s = Store::new(&t.0);
         let (a, _) = s.request(&info("d1", "operator", &[]), false, T0).unwrap();
         let (b, _) = s.request(&info("d2", "operator", &[]), false, T0 + 1000).unwrap();
@@ -685,7 +664,7 @@ mod tests {
 
     #[test]
     fn approve_pairs_and_issues_a_token_that_verifies() {
-        let t = Temp::new("approve");
+        let t = Temp::new("devices-approve");
         let (s, token) = paired_store(&t);
         assert_eq!(token.len(), 64);
         let p = s.paired("d1").unwrap().unwrap();
@@ -716,7 +695,7 @@ mod tests {
 
     #[test]
     fn last_used_is_recorded_at_most_once_a_minute() {
-        let t = Temp::new("lastused");
+        let t = Temp::new("devices-lastused");
         let (s, token) = paired_store(&t);
         let used = |now| {
             s.verify_token("d1", "operator", &token, now).unwrap().unwrap();
@@ -729,7 +708,7 @@ mod tests {
 
     #[test]
     fn reject_and_remove() {
-        let t = Temp::new("reject");
+        let t = Temp::new("devices-reject");
         let (s, token) = paired_store(&t);
         let (r, _) = s.request(&info("d2", "operator", &[]), false, T0 + 5).unwrap();
         assert_eq!(s.reject(&r.request_id, T0 + 6).unwrap().device_id, "d2");
@@ -748,7 +727,7 @@ mod tests {
 
     #[test]
     fn rotate_replaces_the_token_and_never_widens() {
-        let t = Temp::new("rotate");
+        let t = Temp::new("devices-rotate");
         let (s, old) = paired_store(&t);
         let (new, scopes) = s.rotate("d1", "operator", None, T0 + 10).unwrap();
         assert_eq!(scopes, strings(&["read", "write"]));
@@ -771,7 +750,7 @@ mod tests {
 
     #[test]
     fn revoke_stops_the_token() {
-        let t = Temp::new("revoke");
+        let t = Temp::new("devices-revoke");
         let (s, token) = paired_store(&t);
         s.revoke("d1", "operator", T0 + 5).unwrap();
         s.revoke("d1", "operator", T0 + 6).unwrap();
@@ -785,7 +764,7 @@ mod tests {
 
     #[test]
     fn files_and_folder_are_private() {
-        let t = Temp::new("modes");
+        let t = Temp::new("devices-modes");
         let (s, _) = paired_store(&t);
         s.request(&info("d2", "operator", &[]), false, T0 + 5).unwrap();
         let mode = |p: &str| fs::metadata(t.0.join(p)).unwrap().permissions().mode() & 0o777;
@@ -796,7 +775,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_survive_a_rewrite() {
-        let t = Temp::new("unknown");
+        let t = Temp::new("devices-unknown");
         let dir = t.0.join("devices");
         fs::create_dir_all(&dir).unwrap();
         let paired = serde_json::json!({
@@ -820,7 +799,7 @@ mod tests {
 
     #[test]
     fn upstream_request_without_a_role_is_approved_as_operator() {
-        let t = Temp::new("norole");
+        let t = Temp::new("devices-norole");
         let dir = t.0.join("devices");
         fs::create_dir_all(&dir).unwrap();
         let pending = serde_json::json!({"r1": {"requestId": "r1", "deviceId": "d9", "publicKey": "pk", "ts": T0}});
@@ -833,7 +812,7 @@ mod tests {
 
     #[test]
     fn corrupt_file_is_an_error_and_left_untouched() {
-        let t = Temp::new("corrupt");
+        let t = Temp::new("devices-corrupt");
         let dir = t.0.join("devices");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("pending.json"), b"{ not json").unwrap();
@@ -851,7 +830,7 @@ mod tests {
 
     #[test]
     fn summaries_and_debug_hide_token_values() {
-        let t = Temp::new("summary");
+        let t = Temp::new("devices-summary");
         let (s, token) = paired_store(&t);
         let p = s.paired("d1").unwrap().unwrap();
         let v = paired_summary(&p);

@@ -180,28 +180,7 @@ mod tests {
 
     use super::*;
 
-    struct Temp(PathBuf);
-
-    impl Temp {
-        fn new(tag: &str) -> Temp {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "openclaw-registry-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&p);
-            std::fs::create_dir_all(&p).unwrap();
-            Temp(p)
-        }
-    }
-
-    impl Drop for Temp {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::fsutil::TestDir as Temp;
 
     fn entry(name: &str, used: u64) -> Entry {
         Entry {
@@ -216,7 +195,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_empty() {
-        let t = Temp::new("missing");
+        let t = Temp::new("registry-missing");
         let r = Registry::new(&t.0);
         assert_eq!(r.path(), t.0.join("sandbox/containers.json"));
         assert!(r.entries().unwrap().is_empty());
@@ -226,7 +205,7 @@ mod tests {
 
     #[test]
     fn upsert_replaces_by_name_and_keeps_what_the_new_entry_lacks() {
-        let t = Temp::new("upsert");
+        let t = Temp::new("registry-upsert");
         let r = Registry::new(&t.0);
         r.upsert(entry("a", 1)).unwrap();
         r.upsert(entry("b", 2)).unwrap();
@@ -243,7 +222,7 @@ mod tests {
 
     #[test]
     fn file_format_is_upstreams() {
-        let t = Temp::new("format");
+        let t = Temp::new("registry-format");
         let r = Registry::new(&t.0);
         r.upsert(Entry { config_hash: None, ..entry("a", 5) }).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(r.path()).unwrap()).unwrap();
@@ -267,7 +246,7 @@ mod tests {
 
     #[test]
     fn unparsable_file_is_kept_aside_and_empty() {
-        let t = Temp::new("invalid");
+        let t = Temp::new("registry-invalid");
         let r = Registry::new(&t.0);
         std::fs::create_dir_all(t.0.join("sandbox")).unwrap();
         std::fs::write(r.path(), "{not json").unwrap();
@@ -285,7 +264,7 @@ mod tests {
 
     #[test]
     fn concurrent_upserts_lose_nothing() {
-        let t = Temp::new("concurrent");
+        let t = Temp::new("registry-concurrent");
         let r = Registry::new(&t.0);
         std::thread::scope(|s| {
             for i in 0..8 {
