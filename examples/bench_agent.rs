@@ -14,6 +14,9 @@
 #[allow(dead_code)]
 mod fake_model;
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{rss_kib};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,11 +25,6 @@ use openclaw::gateway::client::{Client, Options};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "bench0123456789abcdef0123456789abcdef";
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
 
 fn connect(port: u16) -> Client {
     let opts = Options {

@@ -19,9 +19,12 @@ mod fake_discord;
 #[allow(dead_code)]
 mod fake_model;
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "common/mod.rs"]
+mod common;
+use common::{median_p95, rss_kib, start_gateway};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fake_discord::{FakeDiscord, TOKEN};
@@ -29,11 +32,6 @@ use fake_model::FakeModel;
 
 const GW_TOKEN: &str = "bench0123456789abcdef0123456789abcdef";
 const WAIT: Duration = Duration::from_secs(60);
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
 
 /// RSS after the gateway has settled for a moment.
 fn settled_rss(pid: u32) -> u64 {
@@ -89,11 +87,6 @@ fn post(path: &str, auth: &str, body: &str) -> String {
     )
 }
 
-fn stats(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[v.len() / 2], v[(v.len() * 95 / 100).min(v.len() - 1)])
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (bin, state, port) = (&args[1], &args[2], args[3].parse::<u16>().unwrap());
@@ -104,19 +97,7 @@ fn main() {
         fake.accept_token(&token(i));
     }
     write_config(state, &model, &fake, 0);
-    let mut gw = Command::new(bin)
-        .args(["gateway", "--port", &port.to_string()])
-        .env("OPENCLAW_STATE_DIR", state)
-        .env("OPENCLAW_GATEWAY_TEST_RELOAD_MS", "200")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the gateway");
-    let mut line = String::new();
-    BufReader::new(gw.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    let out = gw.stdout.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(out).lines() {});
+    let mut gw = start_gateway(bin, state, port, &[], &[("OPENCLAW_GATEWAY_TEST_RELOAD_MS", "200")]);
     let pid = gw.id();
 
     let none = settled_rss(pid);
@@ -153,8 +134,8 @@ fn main() {
         }
     }
     let after = rss_kib(pid);
-    let (p50, p95) = stats(times);
-    let (t50, t95) = stats(to_typing);
+    let (p50, p95) = median_p95(times);
+    let (t50, t95) = median_p95(to_typing);
     println!("message in → reply out, one account, instant fake model, {n} messages:");
     println!("  median {p50:6.2} ms   p95 {p95:6.2} ms   (RSS after: {:.2} MiB)", mib(after));
     println!("  of which message in → typing request in (the turn has started): median {t50:6.2} ms   p95 {t95:6.2} ms");
@@ -164,7 +145,7 @@ fn main() {
     let discord_req = post("/api/v10/channels/5001/messages", &format!("Authorization: Bot {TOKEN}\r\n"), r#"{"content":"pong","allowed_mentions":{"parse":[]}}"#);
     let model_rt: Vec<f64> = (0..n).map(|_| round_trip(model.port(), &model_req)).collect();
     let discord_rt: Vec<f64> = (0..n).map(|_| round_trip(fake.port(), &discord_req)).collect();
-    let ((m50, m95), (d50, d95)) = (stats(model_rt), stats(discord_rt));
+    let ((m50, m95), (d50, d95)) = (median_p95(model_rt), median_p95(discord_rt));
     println!("baselines (one raw exchange each, new connection, {n} times):");
     println!("  fake model chat completion (streamed)    median {m50:6.2} ms   p95 {m95:6.2} ms");
     println!("  fake Discord POST /channels/…/messages   median {d50:6.2} ms   p95 {d95:6.2} ms");

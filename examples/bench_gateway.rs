@@ -3,6 +3,9 @@
 //! 1,000 health RPCs, and WebSocket RPC round trips with 50 concurrent
 //! clients. Usage: bench_gateway <openclaw binary> <state dir> <port>.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{percentile, rss_kib};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -38,11 +41,6 @@ fn healthz(port: u16) -> bool {
     buf.starts_with("HTTP/1.1 200")
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
 /// A WebSocket client on the production client code.
 fn connect(port: u16) -> Client {
     let opts = Options {
@@ -54,10 +52,6 @@ fn connect(port: u16) -> Client {
         device: None,
     };
     Client::connect(&opts).expect("connect")
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {

@@ -21,8 +21,10 @@ mod fake_model;
 #[allow(dead_code)]
 mod fake_telegram;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+#[path = "common/mod.rs"]
+mod common;
+use common::{median_p95, rss_kib, start_gateway};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fake_telegram::{FakeTelegram, private_text};
@@ -31,11 +33,6 @@ use serde_json::{Value, json};
 
 const TOKEN: &str = "benchtg0123456789abcdef0123456789abcdef";
 const WAIT: Duration = Duration::from_secs(30);
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
 
 fn bot_token(i: usize) -> String {
     format!("{}:bench-bot-{i}", 1000 + i)
@@ -75,13 +72,9 @@ fn wait_polling(tg: &FakeTelegram, n: usize) {
     std::thread::sleep(Duration::from_millis(500));
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn report(label: &str, mut ms: Vec<f64>) {
-    ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!("  {label:<44} median {:7.2} ms   p95 {:7.2} ms", percentile(&ms, 0.5), percentile(&ms, 0.95));
+fn report(label: &str, ms: Vec<f64>) {
+    let (median, p95) = median_p95(ms);
+    println!("  {label:<44} median {median:7.2} ms   p95 {p95:7.2} ms");
 }
 
 /// Agent turns over the gateway's WebSocket, from `chat.send` to the final event.
@@ -155,19 +148,7 @@ fn main() {
         tg.add_bot(&bot_token(i), 1000 + i as i64, &format!("bench_{i}_bot"));
     }
     write_config(state, &model.openai_base(), &tg.base(), 0);
-    let mut gw = Command::new(bin)
-        .args(["gateway", "--port", &port.to_string()])
-        .env("OPENCLAW_STATE_DIR", state)
-        .env("OPENCLAW_GATEWAY_TEST_RELOAD_MS", "100")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the gateway");
-    let mut line = String::new();
-    BufReader::new(gw.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    let out = gw.stdout.take().unwrap();
-    std::thread::spawn(move || for _ in BufReader::new(out).lines() {});
+    let mut gw = start_gateway(bin, state, port, &[], &[("OPENCLAW_GATEWAY_TEST_RELOAD_MS", "100")]);
     let pid = gw.id();
 
     std::thread::sleep(Duration::from_millis(500));
