@@ -371,11 +371,11 @@ pub struct Driver {
     pub probe: fn(&Account, Duration) -> Result<Value, String>,
 }
 
-/// The driver of `kind`, if this build has one.
-fn driver(kind: Kind) -> Option<Driver> {
+/// The driver of `kind`.
+fn driver(kind: Kind) -> Driver {
     match kind {
-        Kind::Telegram => Some(Driver { run: telegram::run, probe: telegram::probe }),
-        Kind::Discord => Some(Driver { run: discord::run, probe: discord::probe }),
+        Kind::Telegram => Driver { run: telegram::run, probe: telegram::probe },
+        Kind::Discord => Driver { run: discord::run, probe: discord::probe },
     }
 }
 
@@ -384,10 +384,7 @@ pub fn probe(account: &Account, timeout: Duration) -> Result<Value, String> {
     if account.token.is_empty() {
         return Err(account.token_error.clone().unwrap_or_else(|| "no bot token".into()));
     }
-    match driver(account.kind) {
-        Some(d) => (d.probe)(account, timeout),
-        None => Err(format!("{} is not supported by this build", account.kind.label())),
-    }
+    (driver(account.kind).probe)(account, timeout)
 }
 
 // ---------------------------------------------------------------------------
@@ -405,7 +402,7 @@ struct Running {
 pub struct Manager {
     hub: Arc<Hub>,
     running: Mutex<BTreeMap<(Kind, String), Running>>,
-    /// Accounts configured but not running (disabled, no token, no driver).
+    /// Accounts configured but not running (disabled, no token).
     idle: Mutex<Vec<(Account, Option<String>)>>,
 }
 
@@ -445,8 +442,6 @@ impl Manager {
                 Some("disabled in the config".to_string())
             } else if account.token.is_empty() {
                 account.token_error.clone()
-            } else if driver(account.kind).is_none() {
-                Some(format!("{} is not supported by this build", account.kind.label()))
             } else {
                 None
             };
@@ -454,7 +449,7 @@ impl Manager {
                 idle.push((account, Some(why)));
                 continue;
             }
-            let run = driver(account.kind).expect("checked above").run;
+            let run = driver(account.kind).run;
             let status = Arc::new(Status::default());
             let stop = Arc::new(Stop::default());
             let account = Arc::new(account);
