@@ -46,6 +46,15 @@ fn account_id(given: Option<&str>) -> Result<String, String> {
     Ok(id)
 }
 
+/// The channel, the account id and the account's config path
+/// (`channels.<ch>` or `channels.<ch>.accounts.<id>`).
+fn account_path(channel: &str, account: Option<&str>) -> Result<(Kind, String, String), String> {
+    let kind = kind_of(channel)?;
+    let id = account_id(account)?;
+    let base = if id == DEFAULT_ACCOUNT { format!("channels.{}", kind.id()) } else { format!("channels.{}.accounts.{id}", kind.id()) };
+    Ok((kind, id, base))
+}
+
 pub fn run(paths: &Paths, env: &Env, cwd: Option<&Path>, cmd: &ChannelsCommand) -> ExitCode {
     match cmd {
         ChannelsCommand::Add { channel, token, token_file, use_env, account } => {
@@ -68,12 +77,8 @@ fn add(
     use_env: bool,
     account: Option<&str>,
 ) -> ExitCode {
-    let kind = match kind_of(channel) {
-        Ok(k) => k,
-        Err(e) => return usage(&e),
-    };
-    let id = match account_id(account) {
-        Ok(id) => id,
+    let (kind, id, base) = match account_path(channel, account) {
+        Ok(x) => x,
         Err(e) => return usage(&e),
     };
     let given = [token.is_some(), token_file.is_some(), use_env].iter().filter(|b| **b).count();
@@ -93,7 +98,6 @@ fn add(
         Some(Err(e)) => return failure(&e),
         None => None,
     };
-    let base = if id == DEFAULT_ACCOUNT { format!("channels.{}", kind.id()) } else { format!("channels.{}.accounts.{id}", kind.id()) };
     let result = config::write::update(paths, env, cwd, |root| {
         edit::set(root, &format!("{base}.enabled"), json!(true))?;
         if id != DEFAULT_ACCOUNT {
@@ -135,15 +139,10 @@ fn absolute(f: &str, cwd: Option<&Path>) -> Result<String, String> {
 }
 
 fn remove(paths: &Paths, env: &Env, cwd: Option<&Path>, channel: &str, account: Option<&str>, delete: bool) -> ExitCode {
-    let kind = match kind_of(channel) {
-        Ok(k) => k,
+    let (kind, id, base) = match account_path(channel, account) {
+        Ok(x) => x,
         Err(e) => return usage(&e),
     };
-    let id = match account_id(account) {
-        Ok(id) => id,
-        Err(e) => return usage(&e),
-    };
-    let base = if id == DEFAULT_ACCOUNT { format!("channels.{}", kind.id()) } else { format!("channels.{}.accounts.{id}", kind.id()) };
     let result = config::write::update(paths, env, cwd, |root| {
         edit::get(root, &base)?;
         if delete {
